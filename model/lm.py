@@ -1,0 +1,314 @@
+"""`LanguageModel`: a loaded transformer plus its tokenizer, and the operations the panels need.
+
+It owns no per-user state: every method takes what it needs and returns a new value, so one
+instance can be shared read-only by every session of the app.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import bundled, load_cache
+from .config import ModelConfig
+from .names import act_name, split_name
+from .sampling import SamplingParams, distribution, sample
+from .trace import DERIVED_HOOKS, HALF_PRECISION_HOOKS, Activations, Trace
+from .transformer import KVCache, Transformer
+
+TORCH_HALF = {h for h in HALF_PRECISION_HOOKS}
+
+
+def pick_device(device: str = "auto") -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' was asked for but no CUDA GPU is available")
+    return dev
+
+
+class _Recorder:
+    """Collects tap outputs during one forward pass: batch dimension dropped, half-precision hooks
+    converted at once (so float32 patterns of all layers never exist together), moved to CPU."""
+
+    def __init__(self):
+        self.arrays: dict[str, np.ndarray] = {}
+        self._shared: dict[tuple, np.ndarray] = {}
+
+    def __call__(self, name: str, x: torch.Tensor):
+        y = x[0]
+        if split_name(name)[1] in TORCH_HALF:
+            self.arrays[name] = y.to(torch.float16).cpu().numpy()
+            return
+        # resid_post[l] and resid_pre[l+1] are the same tensor: keep one array for both. The key
+        # cannot be reused by another tensor while the stored array keeps this memory alive.
+        key = (y.data_ptr(), y.shape, y.dtype, y.device)
+        if key not in self._shared:
+            self._shared[key] = y.detach().cpu().numpy()
+        self.arrays[name] = self._shared[key]
+
+
+@dataclass(frozen=True)
+class LogitLens:
+    """Final norm + unembedding applied to the residual stream after each layer.
+
+    Row 0 reads the embedding (before any block); row l+1 reads the output of block l; the last
+    row is the model's real prediction.
+    """
+    positions: tuple[int, ...]       # (P,) token positions read
+    layer_labels: tuple[str, ...]    # (L+1,) "embed", "0", ..., "L-1"
+    top_ids: np.ndarray              # (L+1, P, k) most likely ids per layer and position
+    top_probs: np.ndarray            # (L+1, P, k)
+    target_ids: np.ndarray           # (P,) the final layer's top-1 id at each position
+    target_probs: np.ndarray         # (L+1, P) probability each layer gives that final token
+    target_ranks: np.ndarray         # (L+1, P) its rank (0 = top) at each layer
+
+
+@dataclass(frozen=True)
+class Generation:
+    ids: list[int]          # prompt ids followed by the new ones
+    new_ids: list[int]
+    text: str               # the new text
+    stopped_at_eos: bool
+
+
+class LanguageModel:
+    def __init__(self, net: Transformer, tokenizer, device: torch.device, source: str):
+        self.net = net.eval()
+        self.tokenizer = tokenizer
+        self.device = device
+        self.source = source
+        self.cfg: ModelConfig = net.cfg
+        self._record_names = frozenset(n for n in net.taps if split_name(n)[1] not in DERIVED_HOOKS)
+        self._eos_ids = frozenset(tokenizer.eos_ids)
+
+    # ---- text <-> ids --------------------------------------------------------------------------
+    def tokenize(self, text: str, parse_special: bool = False) -> list[int]:
+        return self.tokenizer.encode(text, parse_special=parse_special)
+
+    def decode(self, ids: Sequence[int]) -> str:
+        return self.tokenizer.decode(list(ids))
+
+    def _check_ids(self, ids) -> list[int]:
+        ids = [int(i) for i in ids]
+        if not ids:
+            raise ValueError("the prompt is empty: give at least one token")
+        if len(ids) > self.cfg.n_ctx:
+            raise ValueError(f"{len(ids)} tokens is more than the model's context of {self.cfg.n_ctx}")
+        bad = [i for i in ids if not 0 <= i < self.cfg.vocab_size]
+        if bad:
+            raise ValueError(f"token ids out of range 0..{self.cfg.vocab_size - 1}: {bad[:5]}")
+        return ids
+
+    def _ids_and_prompt(self, prompt: str | Sequence[int], parse_special: bool) -> tuple[list[int], str]:
+        if isinstance(prompt, str):
+            return self._check_ids(self.tokenize(prompt, parse_special)), prompt
+        ids = self._check_ids(prompt)
+        return ids, self.decode(ids)
+
+    # ---- forward passes --------------------------------------------------------------------------
+    @torch.inference_mode()
+    def forward(self, ids: Sequence[int]) -> np.ndarray:
+        """Plain forward, nothing captured: logits (T, V) float32."""
+        x = torch.tensor([self._check_ids(ids)], device=self.device)
+        self.net.attach(None)
+        return self.net(x)[0].float().cpu().numpy()
+
+    @torch.inference_mode()
+    def _run(self, ids: list[int], pos0: int = 0, cache: KVCache | None = None, last_only: bool = False):
+        rec = _Recorder()
+        self.net.attach(rec, self._record_names)
+        try:
+            self.net(torch.tensor([ids], device=self.device), pos0, cache, last_only)
+        finally:
+            self.net.attach(None)
+        return rec.arrays
+
+    def trace(self, prompt: str | Sequence[int], parse_special: bool = False) -> Trace:
+        """Run the model on a prompt (text or ids) and keep every activation."""
+        ids, text = self._ids_and_prompt(prompt, parse_special)
+        t0 = time.perf_counter()
+        arrays = self._run(ids)
+        return self._make_trace(text, ids, arrays, n_prompt=len(ids),
+                                timings={"forward_s": time.perf_counter() - t0, "forward_tokens": len(ids)})
+
+    def _make_trace(self, prompt: str, ids: list[int], arrays: dict, n_prompt: int, timings: dict) -> Trace:
+        pieces = tuple(self.tokenizer.pieces(ids))
+        tokens = tuple(p.text if not p.is_partial else p.display for p in pieces)
+        return Trace(prompt=prompt, token_ids=tuple(ids), tokens=tokens, pieces=pieces, config=self.cfg,
+                     acts=Activations(arrays, self.cfg.n_layer), device=str(self.device),
+                     dtype=str(next(self.net.parameters()).dtype).replace("torch.", ""),
+                     n_prompt=n_prompt, timings=timings)
+
+    # ---- generation with a KV cache --------------------------------------------------------------
+    def cache_from_trace(self, trace: Trace, extra: int) -> KVCache:
+        """The trace's stored keys and values are exactly a KV cache: load them into one."""
+        cache = KVCache(self.cfg, trace.T + extra, self.device)
+        for l in range(self.cfg.n_layer):
+            cache.k[l, 0, :, :trace.T] = torch.from_numpy(trace.act("attn.hook_k", l))
+            cache.v[l, 0, :, :trace.T] = torch.from_numpy(trace.act("attn.hook_v", l))
+        cache.length = trace.T
+        return cache
+
+    def step(self, trace: Trace, token_id: int, cache: KVCache | None = None) -> Trace:
+        """Append one token: run only the new position against the cached keys and values, and
+        return the trace extended by the new position's activations (the prefix is not recomputed)."""
+        token_id = self._check_ids([token_id])[0]
+        if trace.T + 1 > self.cfg.n_ctx:
+            raise ValueError(f"the context is full ({self.cfg.n_ctx} tokens)")
+        if cache is None or cache.length != trace.T:
+            cache = self.cache_from_trace(trace, extra=1)
+        t0 = time.perf_counter()
+        delta = self._run([token_id], pos0=trace.T, cache=cache)
+        dt = time.perf_counter() - t0
+        ids = list(trace.token_ids) + [token_id]
+        arrays = merge_position(trace.acts.stored, delta, self.cfg.n_layer)
+        timings = dict(trace.timings, last_step_s=dt, decode_s=trace.timings.get("decode_s", 0.0) + dt,
+                       decode_tokens=trace.timings.get("decode_tokens", 0) + 1)
+        return self._make_trace(trace.prompt + self.decode([token_id]), ids, arrays, trace.n_prompt, timings)
+
+    def next_token(self, trace: Trace, params: SamplingParams) -> int:
+        """The token the sampler picks after the trace's last position."""
+        return sample(distribution(trace.logits[-1], params), position=trace.T)
+
+    def stream(self, trace: Trace, max_new_tokens: int, params: SamplingParams) -> Iterator[Trace]:
+        """Sample, append, repeat; yields the extended trace after every token; stops at end-of-sequence."""
+        cache = self.cache_from_trace(trace, extra=max_new_tokens)
+        for _ in range(max_new_tokens):
+            if trace.token_ids[-1] in self._eos_ids and trace.T > trace.n_prompt:
+                return
+            trace = self.step(trace, self.next_token(trace, params), cache)
+            yield trace
+
+    @torch.inference_mode()
+    def generate(self, prompt: str | Sequence[int], max_new_tokens: int = 20, temperature: float = 1.0,
+                 top_k: int = 0, top_p: float = 1.0, seed: int = 0, parse_special: bool = False) -> Generation:
+        """Text in, text out, nothing captured (the fast path). Same picks as `stream`."""
+        params = SamplingParams(temperature, top_k, top_p, seed)
+        if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 0:
+            raise ValueError(f"max_new_tokens must be a whole number >= 0, got {max_new_tokens!r}")
+        ids, _ = self._ids_and_prompt(prompt, parse_special)
+        if len(ids) + max_new_tokens > self.cfg.n_ctx:
+            raise ValueError(f"prompt ({len(ids)}) + new tokens ({max_new_tokens}) exceed the context of {self.cfg.n_ctx}")
+        self.net.attach(None)
+        cache = KVCache(self.cfg, len(ids) + max_new_tokens, self.device)
+        logits = self.net(torch.tensor([ids], device=self.device), 0, cache, last_only=True)
+        new: list[int] = []
+        for _ in range(max_new_tokens):
+            nxt = sample(distribution(logits[0, -1].float().cpu().numpy(), params), position=len(ids) + len(new))
+            new.append(nxt)
+            if nxt in self._eos_ids:
+                break
+            if len(new) < max_new_tokens:
+                logits = self.net(torch.tensor([[nxt]], device=self.device), cache.length, cache, last_only=True)
+        stopped = bool(new) and new[-1] in self._eos_ids
+        return Generation(ids + new, new, self.decode(new), stopped)
+
+    # ---- logit lens ------------------------------------------------------------------------------
+    @torch.inference_mode()
+    def logit_lens(self, trace: Trace, positions: Sequence[int] | None = None, k: int = 5) -> LogitLens:
+        """Read the residual stream with the final norm and unembedding, for the positions asked
+        (default: all) and every layer. Costs (L+1) x P x V multiply-adds per position: ask only
+        for the positions on screen."""
+        L = self.cfg.n_layer
+        positions = tuple(range(trace.T)) if positions is None else tuple(int(p) for p in positions)
+        if not positions or any(not 0 <= p < trace.T for p in positions):
+            raise ValueError(f"positions must be within 0..{trace.T - 1}, got {positions}")
+        streams = [trace.act("hook_resid_pre", 0)] + [trace.act("hook_resid_post", l) for l in range(L)]
+        x = torch.from_numpy(np.stack([s[list(positions)] for s in streams])).to(self.device)  # (L+1, P, C)
+        logits = F.linear(self.net.final_norm(x), self.net.W_U).float()   # (L+1, P, V)
+        probs = logits.softmax(-1)
+        top_p, top_i = probs.topk(k, dim=-1)
+        target = logits[-1].argmax(-1)                                   # (P,)
+        target_logit = logits.gather(-1, target.view(1, -1, 1).expand(L + 1, -1, 1))  # (L+1, P, 1)
+        ranks = (logits > target_logit).sum(-1)                          # (L+1, P)
+        target_probs = probs.gather(-1, target.view(1, -1, 1).expand(L + 1, -1, 1))[..., 0]
+        return LogitLens(positions, ("embed",) + tuple(str(l) for l in range(L)),
+                         top_i.cpu().numpy(), top_p.cpu().numpy(), target.cpu().numpy(),
+                         target_probs.cpu().numpy(), ranks.cpu().numpy())
+
+    # ---- facts -----------------------------------------------------------------------------------
+    def parameter_counts(self) -> dict[str, int]:
+        """Parameters by where they live, counting the tied embedding once."""
+        counts = {"embedding": 0, "position": 0, "attention": 0, "mlp": 0, "norms": 0, "unembedding": 0}
+        for name, p in self.net.named_parameters():
+            if name.startswith("embed."):
+                counts["embedding"] += p.numel()
+            elif name.startswith("pos_embed."):
+                counts["position"] += p.numel()
+            elif ".attn." in name:
+                counts["attention"] += p.numel()
+            elif ".mlp." in name:
+                counts["mlp"] += p.numel()
+            elif name.startswith("unembed."):
+                counts["unembedding"] += p.numel()
+            else:
+                counts["norms"] += p.numel()
+        return counts
+
+
+def merge_position(old: dict[str, np.ndarray], new: dict[str, np.ndarray], n_layer: int) -> dict[str, np.ndarray]:
+    """Extend every stored activation by the new position(s) of a decode step."""
+    out: dict[str, np.ndarray] = {}
+    for name, a in old.items():
+        b = new[name]
+        hook = split_name(name)[1]
+        if hook == "attn.hook_pattern":                      # (H, T, T) + (H, t, T+t)
+            H, T, _ = a.shape
+            t = b.shape[1]
+            grown = np.zeros((H, T + t, T + t), dtype=a.dtype)
+            grown[:, :T, :T] = a
+            grown[:, T:, :] = b
+            out[name] = grown
+        elif hook in ("attn.hook_q", "attn.hook_k", "attn.hook_v", "attn.hook_z"):
+            out[name] = np.concatenate([a, b], axis=1)      # heads first
+        elif name in out:
+            continue
+        else:
+            out[name] = np.concatenate([a, b], axis=0)
+    for l in range(1, n_layer):                               # keep resid_pre[l] and resid_post[l-1] one array
+        out[act_name("hook_resid_pre", l)] = out[act_name("hook_resid_post", l - 1)]
+    return out
+
+
+def build(cfg: ModelConfig, state_dict: dict, tokenizer, device: torch.device, source: str) -> LanguageModel:
+    with torch.device("meta"):
+        net = Transformer(cfg)
+    net = net.to_empty(device=device)
+    missing, unexpected = net.load_state_dict(state_dict, strict=False, assign=device.type == "cpu")
+    missing = [m for m in missing if not m.endswith("inv_freq")]
+    if missing or unexpected:
+        raise ValueError(f"weights do not fit the model: missing {missing[:5]}, unexpected {unexpected[:5]}")
+    for block in net.blocks:          # buffers are not in the state dict: make them for real
+        if block.attn.rotary is not None:
+            D = cfg.d_head
+            block.attn.rotary.inv_freq = cfg.rope_base ** (-torch.arange(0, D, 2, dtype=torch.float64, device=device) / D)
+    return LanguageModel(net, tokenizer, device, source)
+
+
+def load_model(path: str | Path | None = None, device: str = "auto", use_cache: bool = True) -> LanguageModel:
+    """Load the bundled SmolLM2-135M-Instruct (path=None) or a local Llama-family GGUF file."""
+    from .gguf_loader import read_gguf
+
+    dev = pick_device(device)
+    if path is None:
+        path = bundled.default_model_path()
+        digest = bundled.verify_default(path)
+    else:
+        path = Path(path)
+        if not path.is_file():
+            raise bundled.ModelFileError(f"no model file at {path}")
+        digest = bundled.sha256_of(path)
+    cached = load_cache.load(digest) if use_cache else None
+    if cached is None:
+        cached = read_gguf(path)
+        if use_cache:
+            load_cache.store(digest, *cached)
+    cfg, sd, tok = cached
+    return build(cfg, sd, tok, dev, source=str(path))

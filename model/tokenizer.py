@@ -1,0 +1,265 @@
+"""Byte-level BPE tokenizer rebuilt from a GGUF file's own vocabulary.
+
+It reproduces llama.cpp's tokenizer for `tokenizer.ggml.model = gpt2` with the `smollm`
+pre-tokenizer: every numeric character is split off on its own, then the GPT-2 regex splits
+the rest, then BPE merges run inside each piece. The `tokenizers` library does the BPE; this
+module adds what a visualizer needs: exact bytes per token, printable labels, and the chat layout.
+
+Depends only on the standard library and `tokenizers` (no torch, no UI code).
+"""
+from __future__ import annotations
+
+import json
+import operator
+import re
+import unicodedata
+from dataclasses import dataclass
+from typing import Iterable
+
+from tokenizers import AddedToken, decoders, models, pre_tokenizers
+from tokenizers import Tokenizer as _HFTokenizer
+
+CONTROL_TOKEN_TYPE = 3  # llama.cpp's LLAMA_TOKEN_TYPE_CONTROL
+_JSON_FORMAT = 1  # bump when the layout of to_json() changes, so stale caches are rebuilt
+# Used only when the GGUF has no chat template to read the default system message from.
+_FALLBACK_SYSTEM = "You are a helpful AI assistant named SmolLM, trained by Hugging Face"
+
+
+def _bytes_to_unicode() -> dict[int, str]:
+    """GPT-2's reversible byte -> printable character table used by byte-level BPE vocabularies."""
+    keep = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    table, extra = {}, 0
+    for b in range(256):
+        if b in keep:
+            table[b] = chr(b)
+        else:  # unprintable bytes are moved to code points above 255
+            table[b] = chr(256 + extra)
+            extra += 1
+    return table
+
+
+_CHAR_TO_BYTE = {ch: b for b, ch in _bytes_to_unicode().items()}
+
+# Visible stand-ins for whitespace in chip labels.
+_VISIBLE = {" ": "·", "\n": "↵", "\t": "→"}
+
+
+@dataclass(frozen=True)
+class TokenPiece:
+    id: int
+    raw: bytes  # exact bytes this token stands for (control token: its text as UTF-8)
+    text: str  # raw decoded as UTF-8 if valid on its own, else ""
+    is_partial: bool  # raw alone is not valid UTF-8 (part of a multi-byte character)
+    is_special: bool  # a control token such as <|im_start|>
+    display: str  # printable label; never contains U+FFFD
+
+
+def _display(raw: bytes) -> str:
+    """Printable label: whitespace as visible marks, invisible characters escaped, and bytes that
+    are not whole UTF-8 characters shown in hex (never as a U+FFFD replacement glyph)."""
+    # surrogateescape maps each undecodable byte b to U+DC00+b, so partial bytes stay recoverable.
+    out, hex_run = [], []
+    for ch in raw.decode("utf-8", errors="surrogateescape"):
+        cp = ord(ch)
+        if 0xDC80 <= cp <= 0xDCFF:
+            hex_run.append(f"{cp - 0xDC00:02X}")
+            continue
+        if hex_run:
+            out.append("<" + " ".join(hex_run) + ">")
+            hex_run = []
+        if ch in _VISIBLE:
+            out.append(_VISIBLE[ch])
+        elif cp < 0x100 and unicodedata.category(ch) == "Cc":
+            out.append(f"\\x{cp:02x}")
+        elif ch == "\ufffd" or unicodedata.category(ch) in ("Cc", "Cf", "Zs", "Zl", "Zp", "Co", "Cn"):
+            # format chars (ZWJ, bidi marks), odd spaces and a literal U+FFFD would be invisible
+            # or misleading on a chip
+            out.append(f"\\u{cp:04x}" if cp <= 0xFFFF else f"\\U{cp:08x}")
+        else:
+            out.append(ch)
+    if hex_run:
+        out.append("<" + " ".join(hex_run) + ">")
+    return "".join(out)
+
+
+def _default_system(template: str | None) -> str | None:
+    """The system message the chat template inserts when the conversation has none."""
+    if not template:
+        return _FALLBACK_SYSTEM
+    m = re.search(r"<\|im_start\|>system(?:\n|\\n)(.*?)<\|im_end\|>", template, re.DOTALL)
+    return m.group(1) if m else None
+
+
+class Tokenizer:
+    """Tokenizer matching llama.cpp on the GGUF it was built from. Build with from_gguf_reader()
+    or from_json(); the constructor takes an already configured `tokenizers.Tokenizer`."""
+
+    def __init__(self, hf: _HFTokenizer, *, special_ids: Iterable[int], eos_ids: Iterable[int],
+                 bos_id: int | None, add_bos: bool, chat_template: str | None):
+        # Text such as "<|im_start|>" typed by a user stays plain text; parse_special splits
+        # control tokens out by hand (below), so this flag never has to be toggled per call
+        # (toggling it would not be thread-safe).
+        hf.encode_special_tokens = True
+        self._hf = hf
+        self.vocab_size: int = hf.get_vocab_size(with_added_tokens=True)
+        self.special_ids: frozenset[int] = frozenset(int(i) for i in special_ids)
+        self.eos_ids: frozenset[int] = frozenset(int(i) for i in eos_ids)
+        self.bos_id: int | None = None if bos_id is None else int(bos_id)
+        self.add_bos: bool = bool(add_bos)
+        self.chat_template: str | None = chat_template
+        self.default_system: str | None = _default_system(chat_template)
+
+        vocab = hf.get_vocab(with_added_tokens=True)
+        strings = [""] * self.vocab_size
+        for tok, i in vocab.items():
+            strings[i] = tok
+        self._strings = strings
+        # Exact bytes of each token: byte-level characters map back to bytes; control tokens
+        # are not byte-level encoded, so they stand for their own text.
+        self._bytes = [s.encode("utf-8") if i in self.special_ids else bytes(_CHAR_TO_BYTE[c] for c in s)
+                       for i, s in enumerate(strings)]
+        self._special_by_text = {strings[i]: i for i in self.special_ids}
+        # Longest first so that a control token that is a prefix of another cannot win.
+        alternatives = sorted(self._special_by_text, key=len, reverse=True)
+        self._special_re = re.compile("(" + "|".join(map(re.escape, alternatives)) + ")") if alternatives else None
+
+    # ---- construction -------------------------------------------------------------------
+    @classmethod
+    def from_gguf_reader(cls, reader) -> "Tokenizer":
+        """Build from a gguf.GGUFReader (slow part: reading the 49k token strings, ~seconds)."""
+        def field(key, default=None):
+            f = reader.fields.get(key)
+            return default if f is None else f.contents()
+
+        model, pre = field("tokenizer.ggml.model"), field("tokenizer.ggml.pre")
+        if model != "gpt2":
+            raise ValueError(f"unsupported tokenizer.ggml.model {model!r}: only byte-level BPE ('gpt2') is supported")
+        tokens = field("tokenizer.ggml.tokens")
+        merges = field("tokenizer.ggml.merges")
+        types = field("tokenizer.ggml.token_type")
+        if not tokens or not merges or types is None or len(types) != len(tokens):
+            raise ValueError("GGUF lacks tokenizer.ggml.tokens / merges / token_type")
+
+        bpe = models.BPE(vocab={t: i for i, t in enumerate(tokens)},
+                         merges=[tuple(m.split(" ", 1)) for m in merges])
+        hf = _HFTokenizer(bpe)
+        byte_level = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+        if pre == "smollm":
+            # llama.cpp's smollm pre-tokenizer: each \p{N} character alone, then the GPT-2 regex.
+            hf.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True), byte_level])
+        elif pre in (None, "default", "gpt-2", "gpt2"):
+            hf.pre_tokenizer = byte_level
+        else:
+            raise ValueError(f"unsupported tokenizer.ggml.pre {pre!r}")
+        hf.decoder = decoders.ByteLevel()
+
+        special = [i for i, t in enumerate(types) if t == CONTROL_TOKEN_TYPE]
+        # Registering them keeps their ids (they are already in the vocabulary) and marks them special.
+        hf.add_special_tokens([AddedToken(tokens[i], special=True, normalized=False) for i in special])
+
+        eos = field("tokenizer.ggml.eos_token_id")
+        # Generation must stop on <|endoftext|> and <|im_end|> even though metadata names only one.
+        eos_ids = {tokens.index(t) for t in ("<|endoftext|>", "<|im_end|>") if t in tokens}
+        if eos is not None:
+            eos_ids.add(int(eos))
+        return cls(hf, special_ids=special, eos_ids=eos_ids,
+                   bos_id=field("tokenizer.ggml.bos_token_id"),
+                   add_bos=bool(field("tokenizer.ggml.add_bos_token", False)),
+                   chat_template=field("tokenizer.chat_template"))
+
+    def to_json(self) -> str:
+        """Everything needed to rebuild this tokenizer without the GGUF (for a load cache)."""
+        return json.dumps({
+            "format": _JSON_FORMAT,
+            "tokenizers_json": self._hf.to_str(),
+            "special_ids": sorted(self.special_ids),
+            "eos_ids": sorted(self.eos_ids),
+            "bos_id": self.bos_id,
+            "add_bos": self.add_bos,
+            "chat_template": self.chat_template,
+        }, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, s: str) -> "Tokenizer":
+        d = json.loads(s)
+        if d.get("format") != _JSON_FORMAT:
+            raise ValueError(f"tokenizer cache has format {d.get('format')!r}, expected {_JSON_FORMAT}; rebuild it")
+        return cls(_HFTokenizer.from_str(d["tokenizers_json"]), special_ids=d["special_ids"],
+                   eos_ids=d["eos_ids"], bos_id=d["bos_id"], add_bos=d["add_bos"],
+                   chat_template=d["chat_template"])
+
+    # ---- encoding / decoding ---------------------------------------------------------------
+    def encode(self, text: str, parse_special: bool = False) -> list[int]:
+        """Token ids for text. parse_special=False: control-token text is plain text (llama.cpp's
+        special=False); True: it becomes the control token (for chat prompts). Adds no BOS
+        unless the GGUF asks for one."""
+        if not isinstance(text, str):
+            raise ValueError(f"encode() needs a str, got {type(text).__name__}")
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as e:
+            raise ValueError(f"text contains a lone surrogate at index {e.start} "
+                             f"({text[e.start]!r}); it cannot be encoded as UTF-8") from None
+        ids = [self.bos_id] if self.add_bos and self.bos_id is not None else []
+        if parse_special and self._special_re is not None:
+            # Like llama.cpp: cut out control tokens first, then tokenize the fragments between.
+            for i, part in enumerate(self._special_re.split(text)):
+                if i % 2:
+                    ids.append(self._special_by_text[part])
+                elif part:
+                    ids.extend(self._hf.encode(part, add_special_tokens=False).ids)
+        elif text:
+            ids.extend(self._hf.encode(text, add_special_tokens=False).ids)
+        return ids
+
+    def _check_ids(self, ids) -> list[int]:
+        if isinstance(ids, (str, bytes)):
+            raise ValueError("ids must be a sequence of ints, not a string")
+        out = []
+        for x in ids:
+            try:
+                i = operator.index(x)  # accepts numpy integers, rejects floats
+            except TypeError:
+                raise ValueError(f"token id {x!r} is not an integer") from None
+            if not 0 <= i < self.vocab_size:
+                raise ValueError(f"token id {i} is out of range [0, {self.vocab_size})")
+            out.append(i)
+        return out
+
+    def token_bytes(self, id: int) -> bytes:
+        (i,) = self._check_ids([id])
+        return self._bytes[i]
+
+    def decode(self, ids) -> str:
+        """Text for ids; control tokens appear as their text. Bytes are joined before decoding,
+        so characters split over several tokens come out whole; a dangling partial character at
+        the end becomes U+FFFD."""
+        return b"".join(self._bytes[i] for i in self._check_ids(ids)).decode("utf-8", errors="replace")
+
+    def pieces(self, ids) -> list[TokenPiece]:
+        """One record per token: its bytes, text and a printable label for a chip."""
+        out = []
+        for i in self._check_ids(ids):
+            raw = self._bytes[i]
+            try:
+                text, partial = raw.decode("utf-8"), False
+            except UnicodeDecodeError:
+                text, partial = "", True
+            special = i in self.special_ids
+            out.append(TokenPiece(id=i, raw=raw, text=text, is_partial=partial, is_special=special,
+                                  display=text if special else _display(raw)))
+        return out
+
+    def chat_prompt(self, user_text: str, system: str | None = None) -> str:
+        """The GGUF chat template's layout (ChatML) for one user turn, ready for the assistant:
+        <|im_start|>system\\n...<|im_end|>\\n<|im_start|>user\\n...<|im_end|>\\n<|im_start|>assistant\\n
+        With system=None the template's default system message is used."""
+        if not isinstance(user_text, str) or not (system is None or isinstance(system, str)):
+            raise ValueError("chat_prompt() needs str arguments")
+        if system is None:
+            system = self.default_system
+        head = "" if system is None else f"<|im_start|>system\n{system}<|im_end|>\n"
+        return f"{head}<|im_start|>user\n{user_text}<|im_end|>\n<|im_start|>assistant\n"
+
+    def __repr__(self) -> str:
+        return f"Tokenizer(vocab_size={self.vocab_size}, special={len(self.special_ids)}, eos={sorted(self.eos_ids)})"
