@@ -71,6 +71,16 @@ class LogitLens:
 
 
 @dataclass(frozen=True)
+class Neighbours:
+    """Nearest vocabulary tokens of some tokens, by cosine similarity of their embedding rows."""
+    query_ids: np.ndarray        # (n,) the tokens asked about (unique, in order of first use)
+    neighbour_ids: np.ndarray    # (n, k) most similar other tokens, best first
+    cosine: np.ndarray           # (n, k) their cosine similarity to the query token
+    vector_ids: np.ndarray       # (m,) queries and all their neighbours, unique
+    vectors: np.ndarray          # (m, C) float32 embedding rows of vector_ids (for PCA)
+
+
+@dataclass(frozen=True)
 class Generation:
     ids: list[int]          # prompt ids followed by the new ones
     new_ids: list[int]
@@ -87,6 +97,7 @@ class LanguageModel:
         self.cfg: ModelConfig = net.cfg
         self._record_names = frozenset(n for n in net.taps if split_name(n)[1] not in DERIVED_HOOKS)
         self._eos_ids = frozenset(tokenizer.eos_ids)
+        self._embed_norms = None
 
     # ---- text <-> ids --------------------------------------------------------------------------
     def tokenize(self, text: str, parse_special: bool = False) -> list[int]:
@@ -232,6 +243,23 @@ class LanguageModel:
         return LogitLens(positions, ("embed",) + tuple(str(l) for l in range(L)),
                          top_i.cpu().numpy(), top_p.cpu().numpy(), target.cpu().numpy(),
                          target_probs.cpu().numpy(), ranks.cpu().numpy())
+
+    # ---- embeddings -------------------------------------------------------------------------------
+    @torch.inference_mode()
+    def neighbours(self, ids: Sequence[int], k: int = 8) -> Neighbours:
+        """The k vocabulary tokens whose embedding rows are most similar (cosine) to each id's."""
+        query = np.array(list(dict.fromkeys(self._check_ids(ids))), dtype=np.int64)
+        E = self.net.embed.weight                                        # (V, C)
+        if self._embed_norms is None:
+            self._embed_norms = E.norm(dim=-1).clamp_min(1e-12)          # (V,)
+        q = E[torch.from_numpy(query).to(E.device)]                      # (n, C)
+        cos = (q @ E.T) / (self._embed_norms[None] * self._embed_norms[torch.from_numpy(query).to(E.device)][:, None])
+        cos[torch.arange(len(query)), torch.from_numpy(query)] = -2.0   # a token is not its own neighbour
+        sims, nbr = cos.topk(k, dim=-1)                                  # (n, k)
+        nbr_np = nbr.cpu().numpy()
+        all_ids = np.array(list(dict.fromkeys([*query.tolist(), *nbr_np.ravel().tolist()])), dtype=np.int64)
+        vectors = E[torch.from_numpy(all_ids).to(E.device)].float().cpu().numpy()
+        return Neighbours(query, nbr_np, sims.float().cpu().numpy(), all_ids, vectors)
 
     # ---- facts -----------------------------------------------------------------------------------
     def parameter_counts(self) -> dict[str, int]:

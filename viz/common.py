@@ -1,0 +1,67 @@
+"""What every panel shares: safe labels, colour scales, layout defaults, input checks.
+
+Labels: Plotly renders a small subset of HTML inside text (<b>, <br>, <a href=...>), so every
+string that came from a user or from the vocabulary goes through `plotly_text` first. Token
+axes are numeric (0..T-1) with tick text, because a categorical axis would merge repeated tokens.
+"""
+from __future__ import annotations
+
+import html
+
+import plotly.graph_objects as go
+
+# Colour-blind-safe scales (perceptually uniform, no red/green contrast).
+SEQUENTIAL = "Viridis"
+SEQUENTIAL_LIGHT = "Cividis"
+DIVERGING = "RdBu_r"          # blue = negative, red = positive; readable with red/green colour blindness
+FONT = "Inter, 'Noto Sans', 'Noto Sans CJK SC', 'Noto Color Emoji', system-ui, sans-serif"
+MAX_LABEL = 14
+
+
+def plotly_text(s: str) -> str:
+    """Escape a string for any Plotly text (ticks, hover, titles, annotations)."""
+    return html.escape(str(s), quote=True)
+
+
+def piece_label(piece, max_len: int = MAX_LABEL) -> str:
+    """A token's visible label (spaces as ·, newlines as ↵, partial bytes as hex), escaped."""
+    label = piece.display
+    if len(label) > max_len:
+        label = label[: max_len - 1] + "…"
+    return plotly_text(label)
+
+
+def token_ticks(trace, positions=None) -> tuple[list[int], list[str]]:
+    """tickvals and ticktext for a token axis: "label" per position, unique by position."""
+    positions = range(trace.T) if positions is None else positions
+    return list(positions), [piece_label(trace.pieces[i]) for i in positions]
+
+
+def check_layer(trace, layer: int) -> int:
+    n = trace.config.n_layer
+    if isinstance(layer, bool) or not isinstance(layer, int) or not 0 <= layer < n:
+        raise ValueError(f"layer must be a whole number in 0..{n - 1}, got {layer!r}")
+    return layer
+
+
+def check_head(trace, head: int) -> int:
+    n = trace.config.n_head
+    if isinstance(head, bool) or not isinstance(head, int) or not 0 <= head < n:
+        raise ValueError(f"head must be a whole number in 0..{n - 1}, got {head!r}")
+    return head
+
+
+def check_position(trace, position: int) -> int:
+    if isinstance(position, bool) or not isinstance(position, int) or not 0 <= position < trace.T:
+        raise ValueError(f"token position must be in 0..{trace.T - 1}, got {position!r}")
+    return position
+
+
+def base_layout(fig: go.Figure, title: str, height: int = 420, **extra) -> go.Figure:
+    """Apply the shared look; `title` must already be escaped if it contains user text."""
+    fig.update_layout(
+        title=dict(text=title, x=0.01, xanchor="left", font=dict(size=15)),
+        height=height, margin=dict(l=60, r=20, t=50, b=60),
+        font=dict(family=FONT, size=12), template="plotly_white",
+        hoverlabel=dict(font=dict(family=FONT)), **extra)
+    return fig
