@@ -5,6 +5,7 @@ instance can be shared read-only by every session of the app.
 """
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,6 +99,8 @@ class LanguageModel:
         self._record_names = frozenset(n for n in net.taps if split_name(n)[1] not in DERIVED_HOOKS)
         self._eos_ids = frozenset(tokenizer.eos_ids)
         self._embed_norms = None
+        # Taps are attached per call, so two passes at once would mix their recordings.
+        self._lock = threading.RLock()
 
     # ---- text <-> ids --------------------------------------------------------------------------
     def tokenize(self, text: str, parse_special: bool = False) -> list[int]:
@@ -128,17 +131,19 @@ class LanguageModel:
     def forward(self, ids: Sequence[int]) -> np.ndarray:
         """Plain forward, nothing captured: logits (T, V) float32."""
         x = torch.tensor([self._check_ids(ids)], device=self.device)
-        self.net.attach(None)
-        return self.net(x)[0].float().cpu().numpy()
+        with self._lock:
+            self.net.attach(None)
+            return self.net(x)[0].float().cpu().numpy()
 
     @torch.inference_mode()
     def _run(self, ids: list[int], pos0: int = 0, cache: KVCache | None = None, last_only: bool = False):
         rec = _Recorder()
-        self.net.attach(rec, self._record_names)
-        try:
-            self.net(torch.tensor([ids], device=self.device), pos0, cache, last_only)
-        finally:
-            self.net.attach(None)
+        with self._lock:
+            self.net.attach(rec, self._record_names)
+            try:
+                self.net(torch.tensor([ids], device=self.device), pos0, cache, last_only)
+            finally:
+                self.net.attach(None)
         return rec.arrays
 
     def trace(self, prompt: str | Sequence[int], parse_special: bool = False) -> Trace:
@@ -207,6 +212,10 @@ class LanguageModel:
         ids, _ = self._ids_and_prompt(prompt, parse_special)
         if len(ids) + max_new_tokens > self.cfg.n_ctx:
             raise ValueError(f"prompt ({len(ids)}) + new tokens ({max_new_tokens}) exceed the context of {self.cfg.n_ctx}")
+        with self._lock:
+            return self._generate(ids, max_new_tokens, params)
+
+    def _generate(self, ids: list[int], max_new_tokens: int, params: SamplingParams) -> Generation:
         self.net.attach(None)
         cache = KVCache(self.cfg, len(ids) + max_new_tokens, self.device)
         logits = self.net(torch.tensor([ids], device=self.device), 0, cache, last_only=True)

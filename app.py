@@ -1,0 +1,311 @@
+"""GlassGPT: a real language model running live, with every step of its computation on screen.
+
+    python app.py                     # the bundled SmolLM2-135M-Instruct on http://127.0.0.1:7860
+    python app.py --help              # model path, device, host, port, limits
+
+This file is wiring only: the layout first, then one line per event. The handlers are plain
+functions in server/handlers.py, the panels pure functions in viz/.
+"""
+from __future__ import annotations
+
+import argparse
+import html
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import gradio as gr  # noqa: E402
+
+from server import handlers  # noqa: E402
+from server.handlers import Context, Controls, Limits, notice_html  # noqa: E402
+from server.i18n import EXPLAINED_PANELS, LANGUAGES, explanation, heading, lang_code  # noqa: E402
+
+log = logging.getLogger("glassgpt")
+ASSETS = Path(__file__).resolve().parent / "assets"
+EXAMPLES = [
+    "The capital of France is",
+    "The cat sat on the mat because the cat",
+    "def fibonacci(n):\n    if n < 2:\n        return n\n    return",
+    "1, 1, 2, 3, 5, 8, 13,",
+    "我爱北京天安门，天安门上",
+    "When Mary and John went to the store, John gave a drink to",
+]
+# Element ids a handler may update, in the order Gradio receives them.
+OUTPUT_IDS = ["notice", "tokens", "token-count", "embeddings", "neighbours", "attention", "attention-heads",
+              "attention-all", "attention-detail", "mlp", "mlp-top", "logit-lens", "logit-lens-focus",
+              "distribution", "pick", "output", "layer", "head"]
+CHIP_CLICK_JS = ("element.addEventListener('click', (e) => { const chip = e.target.closest('.gg-chip');"
+                 " if (chip) trigger('select_token', {pos: Number(chip.dataset.pos)}); });")
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description="GlassGPT: see a transformer think, live.")
+    ap.add_argument("--model", help="a local Llama-family GGUF file to run instead of the bundled SmolLM2-135M-Instruct")
+    ap.add_argument("--device", default="auto", help="auto (CUDA when present, else CPU), cpu, or cuda")
+    ap.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
+                    help="address to bind (default 127.0.0.1, or $GRADIO_SERVER_NAME); other addresses expose the app")
+    ap.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
+                    help="port (default 7860, or $GRADIO_SERVER_PORT)")
+    ap.add_argument("--max-prompt-tokens", type=int, default=512, help="longest prompt accepted (tokens)")
+    ap.add_argument("--max-new-tokens", type=int, default=64, help="most tokens one Generate request may add")
+    ap.add_argument("--max-context", type=int, default=1024, help="most tokens one session may hold (prompt + generated)")
+    ap.add_argument("--concurrency", type=int, default=1, help="requests that run the model at the same time")
+    ap.add_argument("--queue-size", type=int, default=64, help="requests that may wait; more are told the app is busy")
+    return ap.parse_args(argv)
+
+
+def controls_from(ctx: Context, raw) -> Controls:
+    return Controls.from_page(ctx.lm, *raw)
+
+
+def respond(ctx: Context, view, result_or_error) -> list:
+    """(view, {id: value}) or an exception -> Gradio's output list (state first)."""
+    if isinstance(result_or_error, BaseException):
+        e = result_or_error
+        if isinstance(e, ValueError):
+            out = {"notice": notice_html(str(e))}
+        else:
+            log.exception("handler failed", exc_info=e)
+            out = {"notice": notice_html(f"Something went wrong inside the app ({type(e).__name__}); "
+                                         f"nothing was changed and the page still works. Please try again.")}
+        return [view] + [out.get(i, gr.skip()) for i in OUTPUT_IDS]
+    new_view, out = result_or_error
+    return [new_view] + [out.get(i, gr.skip()) for i in OUTPUT_IDS]
+
+
+def build(ctx: Context) -> gr.Blocks:
+    """The page: layout first, then the wiring."""
+    first = handlers.initial_view(ctx)
+    c0 = Controls()
+    init = handlers.everything(ctx, first, c0)
+    cfg = ctx.lm.cfg
+    lang0 = "en"
+    explain, heads_md = {}, {}
+
+    def section(panel: str):
+        heads_md[panel] = gr.Markdown(heading(panel, lang0), elem_classes=["gg-heading"])
+
+    def explainer(panel: str):
+        explain[panel] = gr.Markdown(explanation(panel, lang0), elem_classes=["gg-explain"])
+
+    with gr.Blocks(title="GlassGPT", fill_width=True) as demo:
+        state = gr.State(None)
+        with gr.Row(elem_classes=["gg-header"]):
+            gr.Markdown(f"## GlassGPT · see a transformer think\n"
+                        f"**{html.escape(cfg.name)}** running live on **{ctx.lm.device}**: "
+                        f"{cfg.n_layer} layers, {cfg.n_head} query heads sharing {cfg.n_kv_head} key/value heads, "
+                        f"width {cfg.d_model}. Every number on this page comes from the model.")
+            language = gr.Radio(list(LANGUAGES), value="English", label="Language / 语言", elem_id="language", scale=0)
+        notice = gr.HTML("", elem_id="notice")
+
+        # 1. Prompt and tokens
+        section("tokens")
+        with gr.Row():
+            with gr.Column(scale=3):
+                prompt = gr.Textbox(value=ctx.default_prompt, label="Prompt", lines=2, max_lines=8, elem_id="prompt",
+                                    placeholder="Type a prompt, then press Run")
+                gr.Examples(EXAMPLES, inputs=[prompt], label="Examples")
+            with gr.Column(scale=1, min_width=200):
+                run = gr.Button("Run", variant="primary", elem_id="run")
+                token_count = gr.Markdown(init["token-count"], elem_id="token-count")
+        tokens = gr.HTML(init["tokens"], elem_id="tokens", js_on_load=CHIP_CLICK_JS)
+        explainer("tokens")
+
+        # 2. Embeddings
+        section("embeddings")
+        with gr.Row():
+            with gr.Column(scale=3):
+                embeddings = gr.Plot(init["embeddings"], elem_id="embeddings", show_label=False)
+                embed_3d = gr.Checkbox(False, label="3-D projection", elem_id="embed-3d")
+            with gr.Column(scale=2):
+                neighbours = gr.HTML(init["neighbours"], elem_id="neighbours")
+                gr.Markdown(ctx.static["position-note"], elem_id="position-note")
+                explainer("embeddings")
+
+        # 3. The layer stepper every layer-dependent panel follows (sticky while scrolling)
+        section("layers")
+        with gr.Row(elem_id="stepper", elem_classes=["gg-stepper"]):
+            layer_prev = gr.Button("◀ layer", elem_id="layer-prev", scale=0, min_width=90)
+            layer = gr.Slider(0, cfg.n_layer - 1, value=0, step=1, label="Layer (← → keys)", elem_id="layer", scale=3)
+            layer_next = gr.Button("layer ▶", elem_id="layer-next", scale=0, min_width=90)
+            head = gr.Slider(0, cfg.n_head - 1, value=0, step=1, label="Query head", elem_id="head", scale=2)
+        explainer("layers")
+
+        # 4. Attention
+        section("attention")
+        with gr.Row():
+            exclude_first = gr.Checkbox(False, label="Hide the attention sink (key position 0)", elem_id="exclude-first")
+            log_scale = gr.Checkbox(False, label="Log colour scale", elem_id="log-scale")
+            heads_metric = gr.Dropdown([("attention to first token (sink)", "sink"), ("to previous token", "previous"),
+                                        ("to itself", "self"), ("entropy", "entropy")], value="sink",
+                                       label="All-heads overview colours", elem_id="heads-metric")
+        with gr.Row():
+            attention = gr.Plot(init["attention"], elem_id="attention", show_label=False)
+            attention_heads = gr.Plot(init["attention-heads"], elem_id="attention-heads", show_label=False)
+        with gr.Row():
+            attention_detail = gr.Plot(init["attention-detail"], elem_id="attention-detail", show_label=False)
+            attention_all = gr.Plot(init["attention-all"], elem_id="attention-all", show_label=False)
+        head_pick = gr.Textbox("", elem_id="head-pick", elem_classes=["gg-hidden"], show_label=False, container=False)
+        explainer("attention")
+
+        # 5. MLP
+        section("mlp")
+        mlp_all = gr.Checkbox(False, label="Show all neurons (not only the most active)", elem_id="mlp-all")
+        with gr.Row():
+            mlp = gr.Plot(init["mlp"], elem_id="mlp", show_label=False)
+            mlp_top = gr.Plot(init["mlp-top"], elem_id="mlp-top", show_label=False)
+        gr.HTML(ctx.static["mlp-flow"], elem_id="mlp-flow")
+        explainer("mlp")
+
+        # 6. Logit lens
+        section("logit_lens")
+        with gr.Row():
+            lens = gr.Plot(init["logit-lens"], elem_id="logit-lens", show_label=False)
+            lens_focus = gr.Plot(init["logit-lens-focus"], elem_id="logit-lens-focus", show_label=False)
+        explainer("logit_lens")
+
+        # 7. Next token and generation
+        section("distribution")
+        with gr.Row():
+            with gr.Column(scale=3):
+                dist = gr.Plot(init["distribution"], elem_id="distribution", show_label=False)
+            with gr.Column(scale=2):
+                temperature = gr.Slider(0, 2, value=1.0, step=0.05, label="Temperature (0 = greedy)", elem_id="temperature")
+                top_k = gr.Slider(0, 200, value=0, step=1, label="Top-k (0 = off)", elem_id="top-k")
+                top_p = gr.Slider(0.01, 1, value=1.0, step=0.01, label="Top-p (1 = off)", elem_id="top-p")
+                seed = gr.Number(0, precision=0, minimum=0, label="Seed", elem_id="seed")
+                pick = gr.Markdown(init["pick"], elem_id="pick")
+                with gr.Row():
+                    next_token = gr.Button("Next token", variant="primary", elem_id="next-token")
+                    n_tokens = gr.Slider(1, ctx.limits.max_new_tokens, value=min(10, ctx.limits.max_new_tokens), step=1,
+                                         label="N", elem_id="n-tokens")
+                    generate = gr.Button("Generate N", elem_id="generate")
+                output = gr.Textbox(init["output"], label="Text so far (prompt + generated)", lines=4,
+                                    interactive=False, elem_id="output")
+        explainer("distribution")
+
+        # 8. Model card
+        section("model_card")
+        with gr.Row():
+            gr.HTML(ctx.static["model-card"], elem_id="model-card")
+            gr.Plot(ctx.static["params-figure"], elem_id="params-figure", show_label=False)
+        explainer("model_card")
+
+        # ---- wiring -------------------------------------------------------------------------------
+        comps = {"notice": notice, "tokens": tokens, "token-count": token_count, "embeddings": embeddings,
+                 "neighbours": neighbours, "attention": attention, "attention-heads": attention_heads,
+                 "attention-all": attention_all, "attention-detail": attention_detail, "mlp": mlp, "mlp-top": mlp_top,
+                 "logit-lens": lens, "logit-lens-focus": lens_focus, "distribution": dist, "pick": pick,
+                 "output": output, "layer": layer, "head": head}
+        outputs = [state] + [comps[i] for i in OUTPUT_IDS]
+        controls = [layer, head, exclude_first, log_scale, mlp_all, heads_metric, embed_3d, temperature, top_k, top_p, seed]
+        n_controls = len(controls)
+
+        def bind(trigger, handler, *extra, **kw):
+            def fn(view, *args):
+                view = view or handlers.initial_view(ctx)
+                try:
+                    c = controls_from(ctx, args[:n_controls])
+                    return respond(ctx, view, handler(ctx, view, c, *args[n_controls:]))
+                except Exception as e:  # noqa: BLE001 - every failure becomes a message in #notice
+                    return respond(ctx, view, e)
+            return trigger(fn, [state, *controls, *extra], outputs, api_visibility="private", **kw)
+
+        def bind_stream(trigger, handler, *extra, **kw):
+            def fn(view, *args):
+                view = view or handlers.initial_view(ctx)
+                try:
+                    c = controls_from(ctx, args[:n_controls])
+                    for result in handler(ctx, view, c, *args[n_controls:]):
+                        view = result[0]
+                        yield respond(ctx, view, result)
+                except Exception as e:  # noqa: BLE001
+                    yield respond(ctx, view, e)
+            return trigger(fn, [state, *controls, *extra], outputs, api_visibility="private", **kw)
+
+        bind(run.click, handlers.on_run, prompt, show_progress="minimal")
+        bind(prompt.submit, handlers.on_run, prompt, show_progress="minimal")
+        bind(layer.release, handlers.on_layer, trigger_mode="always_last")
+        bind(head.release, handlers.on_layer, trigger_mode="always_last")
+        bind(layer_prev.click, lambda ctx_, v, c: handlers.on_layer_step(ctx_, v, c, -1))
+        bind(layer_next.click, lambda ctx_, v, c: handlers.on_layer_step(ctx_, v, c, +1))
+        bind(head_pick.input, handlers.on_head_pick, head_pick)
+        for box in (exclude_first, log_scale, mlp_all):
+            bind(box.input, handlers.on_layer)
+        bind(heads_metric.input, handlers.on_heads_metric)
+        bind(embed_3d.input, handlers.on_embed_dims)
+        for ctl in (temperature, top_k, top_p):
+            bind(ctl.input, handlers.on_sampling, trigger_mode="always_last", show_progress="hidden")
+        bind(seed.input, handlers.on_sampling, show_progress="hidden")
+        bind(next_token.click, handlers.on_next_token, show_progress="minimal")
+        bind_stream(generate.click, handlers.on_generate, n_tokens, show_progress="minimal")
+
+        # Chip clicks arrive as a custom event carrying the chip's position.
+        def on_chip(view, *args, evt: gr.EventData = None):
+            view = view or handlers.initial_view(ctx)
+            try:
+                c = controls_from(ctx, args)
+                pos = (evt._data or {}).get("pos") if evt is not None and hasattr(evt, "_data") else None
+                return respond(ctx, view, handlers.on_focus(ctx, view, c, pos))
+            except Exception as e:  # noqa: BLE001
+                return respond(ctx, view, e)
+        tokens.select_token(on_chip, [state, *controls], outputs, api_visibility="private")
+
+        panels = list(EXPLAINED_PANELS)
+        language.change(lambda lang: [heading(p, lang_code(lang)) for p in panels] +
+                        [explanation(p, lang_code(lang)) for p in panels],
+                        language, [heads_md[p] for p in panels] + [explain[p] for p in panels], api_visibility="private")
+
+        # The named API for scripts (gradio_client).
+        from server.api import make_api
+        api_trace, api_distribution, api_generate = make_api(ctx)
+        gr.api(api_trace, api_name="trace")
+        gr.api(api_distribution, api_name="distribution")
+        gr.api(api_generate, api_name="generate")
+    return demo
+
+
+def page_css() -> str:
+    return "\n".join((ASSETS / name).read_text(encoding="utf-8") for name in ("app.css", "chips.css")
+                     if (ASSETS / name).exists())
+
+
+def page_head() -> str:
+    return f"<script>{(ASSETS / 'page.js').read_text(encoding='utf-8')}</script>"
+
+
+def load(args) -> Context:
+    from model import ModelFileError, load_model
+
+    print(f"GlassGPT: loading {'the bundled SmolLM2-135M-Instruct' if not args.model else args.model} "
+          f"(the first start reads and dequantizes the GGUF file, ~10 s; later starts use a cache)...", flush=True)
+    t0 = time.perf_counter()
+    try:
+        lm = load_model(args.model, device=args.device)
+    except (ModelFileError, ValueError) as e:
+        print(f"\nGlassGPT cannot start: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+    print(f"  model loaded in {time.perf_counter() - t0:.1f} s on {lm.device}", flush=True)
+    ctx = Context(lm, Limits(args.max_prompt_tokens, args.max_new_tokens, args.max_context))
+    print("  computing the first view...", flush=True)
+    handlers.initial_view(ctx)
+    return ctx
+
+
+def main(argv=None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    args = parse_args(argv)
+    ctx = load(args)
+    demo = build(ctx)
+    demo.queue(max_size=args.queue_size, default_concurrency_limit=args.concurrency)
+    print(f"  serving on http://{args.host}:{args.port}", flush=True)
+    demo.launch(server_name=args.host, server_port=args.port, share=False, css=page_css(), head=page_head(),
+                theme=gr.themes.Soft(), footer_links=["api"], show_error=False)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,61 @@
+"""The named HTTP API (/trace, /distribution, /generate), usable with gradio_client.
+
+Every argument arrives from outside and may be of any type or range: it is checked here and a
+bad one becomes a gr.Error with a plain message (the client sees the message, never a traceback).
+"""
+from __future__ import annotations
+
+import gradio as gr
+
+from model.sampling import SamplingParams, distribution
+
+from .handlers import Context, _number, _whole, check_prompt
+
+
+def _checked(fn):
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except ValueError as e:
+            raise gr.Error(str(e), print_exception=False) from None
+    wrapper.__name__, wrapper.__doc__ = fn.__name__, fn.__doc__
+    return wrapper
+
+
+def _top(ctx: Context, logits, params: SamplingParams, n: int) -> list[dict]:
+    d = distribution(logits, params)
+    return [{"token": ctx.lm.decode([int(i)]), "id": int(i), "logit": round(float(d.logits[i]), 5),
+             "probability": float(d.probs[i])} for i in d.top(n)]
+
+
+def make_api(ctx: Context):
+    """-> the three endpoint functions, bound to one model context."""
+
+    @_checked
+    def trace(prompt: str) -> dict:
+        """Tokenize and run the prompt: its tokens and ids, and the top-10 next tokens (T = 1)."""
+        tr = ctx.lm.trace(check_prompt(ctx, prompt))
+        return {"tokens": list(tr.tokens), "ids": list(tr.token_ids),
+                "top": _top(ctx, tr.logits[-1], SamplingParams(), 10)}
+
+    @_checked
+    def distribution_(prompt: str, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0) -> list[dict]:
+        """The next-token distribution after temperature, top-k and top-p (top 20 tokens)."""
+        params = SamplingParams(_number(temperature, "temperature"),
+                                _whole(top_k, "top-k", 0, ctx.lm.cfg.vocab_size), _number(top_p, "top-p"))
+        tr = ctx.lm.trace(check_prompt(ctx, prompt))
+        return _top(ctx, tr.logits[-1], params, 20)
+
+    @_checked
+    def generate(prompt: str, max_new_tokens: int = 20, temperature: float = 1.0, top_k: int = 0,
+                 top_p: float = 1.0, seed: int = 0) -> dict:
+        """Generate up to max_new_tokens tokens (stops at end-of-sequence)."""
+        n = _whole(max_new_tokens, "max_new_tokens", 0, ctx.limits.max_new_tokens)
+        params = SamplingParams(_number(temperature, "temperature"), _whole(top_k, "top-k", 0, ctx.lm.cfg.vocab_size),
+                                _number(top_p, "top-p"), _whole(seed, "seed", 0, 2**63 - 1))
+        g = ctx.lm.generate(check_prompt(ctx, prompt), n, params.temperature, params.top_k, params.top_p, params.seed)
+        return {"text": g.text, "tokens": [ctx.lm.decode([i]) for i in g.new_ids], "ids": g.new_ids,
+                "stopped_at_eos": g.stopped_at_eos}
+
+    distribution_.__name__ = "distribution"
+    return trace, distribution_, generate

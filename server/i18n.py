@@ -1,0 +1,39 @@
+"""Page text in English and Chinese. Panel explanations live in assets/explanations/*.json."""
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+
+LANGUAGES = {"English": "en", "中文": "zh"}
+EXPLAINED_PANELS = ("tokens", "embeddings", "layers", "attention", "mlp", "logit_lens", "distribution", "model_card")
+ASSETS = Path(__file__).resolve().parents[1] / "assets"
+
+HEADINGS = {
+    "tokens": {"en": "1 · Tokens", "zh": "1 · 词元（Token）"},
+    "embeddings": {"en": "2 · Embeddings", "zh": "2 · 嵌入向量"},
+    "layers": {"en": "3 · Layers: the residual stream", "zh": "3 · 逐层：残差流"},
+    "attention": {"en": "4 · Attention", "zh": "4 · 注意力"},
+    "mlp": {"en": "5 · MLP", "zh": "5 · MLP（前馈网络）"},
+    "logit_lens": {"en": "6 · Logit lens: the prediction forming", "zh": "6 · Logit 透镜：预测如何逐层形成"},
+    "distribution": {"en": "7 · Next token: distribution and sampling", "zh": "7 · 下一个词元：分布与采样"},
+    "model_card": {"en": "8 · The model", "zh": "8 · 模型信息"},
+}
+
+
+def lang_code(language: str | None) -> str:
+    return LANGUAGES.get(language or "English", "en")
+
+
+@lru_cache(maxsize=None)
+def explanation(panel: str, lang: str) -> str:
+    path = ASSETS / "explanations" / f"{panel}.json"
+    try:
+        texts = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return ""
+    return texts.get(lang) or texts.get("en", "")
+
+
+def heading(panel: str, lang: str) -> str:
+    return f"### {HEADINGS[panel][lang]}"

@@ -1,0 +1,50 @@
+"""What one browser session is looking at. Immutable: every change makes a new View, so the
+initial view can be shared by all sessions and a slow request never sees a half-updated one."""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from model import LanguageModel, LogitLens, Trace
+from model.lm import Neighbours
+
+LENS_POSITIONS = 16      # the logit lens grid shows the last positions (cost: 31 x P x 49,152 per Run)
+NEIGHBOURS_K = 8
+
+
+@dataclass(frozen=True)
+class View:
+    trace: Trace
+    focus: int                 # the focus token position, used by every focus-dependent panel
+    lens: LogitLens
+    neighbours: Neighbours
+    focus_follows_end: bool = True
+
+    @property
+    def T(self) -> int:
+        return self.trace.T
+
+
+def lens_positions(T: int, focus: int) -> list[int]:
+    shown = list(range(max(0, T - LENS_POSITIONS), T))
+    if focus not in shown:
+        shown = [focus] + shown[1:]
+    return sorted(shown)
+
+
+def make_view(lm: LanguageModel, trace: Trace, focus: int | None = None, previous: View | None = None) -> View:
+    """Build a view for a new trace, reusing what did not change (neighbours of the same prompt)."""
+    follows = focus is None
+    focus = trace.T - 1 if focus is None else focus
+    lens = lm.logit_lens(trace, lens_positions(trace.T, focus))
+    if previous is not None and set(trace.token_ids) <= set(int(i) for i in previous.neighbours.query_ids):
+        neighbours = previous.neighbours
+    else:
+        neighbours = lm.neighbours(trace.token_ids, k=NEIGHBOURS_K)
+    return View(trace, focus, lens, neighbours, follows)
+
+
+def with_focus(lm: LanguageModel, view: View, focus: int) -> View:
+    if not 0 <= focus < view.T:
+        raise ValueError(f"token position must be in 0..{view.T - 1}, got {focus}")
+    lens = view.lens if focus in view.lens.positions else lm.logit_lens(view.trace, lens_positions(view.T, focus))
+    return replace(view, focus=focus, lens=lens, focus_follows_end=focus == view.T - 1)
