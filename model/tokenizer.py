@@ -113,11 +113,14 @@ class Tokenizer:
         strings = [""] * self.vocab_size
         for tok, i in vocab.items():
             strings[i] = tok
-        self._strings = strings
         # Exact bytes of each token: byte-level characters map back to bytes; control tokens
         # are not byte-level encoded, so they stand for their own text.
         self._bytes = [s.encode("utf-8") if i in self.special_ids else bytes(_CHAR_TO_BYTE[c] for c in s)
                        for i, s in enumerate(strings)]
+        # Bytes that no token stands for (this vocabulary lacks e.g. 0x04 and the UTF-8 lead bytes
+        # 0xF1/0xF2); llama.cpp silently drops them when tokenizing, and so do we, to match it.
+        self.missing_bytes: frozenset[int] = frozenset(set(range(256)) - {
+            r[0] for i, r in enumerate(self._bytes) if len(r) == 1 and i not in self.special_ids})
         self._special_by_text = {strings[i]: i for i in self.special_ids}
         # Longest first so that a control token that is a prefix of another cannot win.
         alternatives = sorted(self._special_by_text, key=len, reverse=True)
@@ -192,7 +195,8 @@ class Tokenizer:
     def encode(self, text: str, parse_special: bool = False) -> list[int]:
         """Token ids for text. parse_special=False: control-token text is plain text (llama.cpp's
         special=False); True: it becomes the control token (for chat prompts). Adds no BOS
-        unless the GGUF asks for one."""
+        unless the GGUF asks for one. Bytes in missing_bytes are dropped, as llama.cpp does
+        (see dropped_chars); a lone surrogate raises ValueError."""
         if not isinstance(text, str):
             raise ValueError(f"encode() needs a str, got {type(text).__name__}")
         try:
@@ -211,6 +215,13 @@ class Tokenizer:
         elif text:
             ids.extend(self._hf.encode(text, add_special_tokens=False).ids)
         return ids
+
+    def dropped_chars(self, text: str) -> list[str]:
+        """Characters of text that encode() cannot represent in full (some of their UTF-8 bytes are
+        in missing_bytes and get dropped, as llama.cpp does); decode(encode(text)) == text exactly
+        when this is empty. Lets a UI warn instead of losing text silently."""
+        return [ch for ch in dict.fromkeys(text)
+                if not self.missing_bytes.isdisjoint(ch.encode("utf-8", "surrogatepass"))]
 
     def _check_ids(self, ids) -> list[int]:
         if isinstance(ids, (str, bytes)):
