@@ -38,7 +38,7 @@ EXAMPLES = [
 OUTPUT_IDS = ["notice", "tokens", "token-count", "embeddings", "neighbours", "attention", "attention-heads",
               "attention-all", "attention-detail", "mlp", "mlp-top", "logit-lens", "logit-lens-focus",
               "distribution", "pick", "output", "layer", "head"]
-CHIP_CLICK_JS = ("element.addEventListener('click', (e) => { const chip = e.target.closest('.gg-chip');"
+CHIP_CLICK_JS = ("element.addEventListener('click', (e) => { const chip = e.target.closest('button.gg-chip[data-pos]');"
                  " if (chip) trigger('select_token', {pos: Number(chip.dataset.pos)}); });")
 
 
@@ -229,8 +229,8 @@ def build(ctx: Context) -> gr.Blocks:
 
         bind(run.click, handlers.on_run, prompt, show_progress="minimal")
         bind(prompt.submit, handlers.on_run, prompt, show_progress="minimal")
-        bind(layer.release, handlers.on_layer, trigger_mode="always_last")
-        bind(head.release, handlers.on_layer, trigger_mode="always_last")
+        bind(layer.input, handlers.on_layer, trigger_mode="always_last")
+        bind(head.input, handlers.on_layer, trigger_mode="always_last")
         bind(layer_prev.click, lambda ctx_, v, c: handlers.on_layer_step(ctx_, v, c, -1))
         bind(layer_next.click, lambda ctx_, v, c: handlers.on_layer_step(ctx_, v, c, +1))
         bind(head_pick.input, handlers.on_head_pick, head_pick)
