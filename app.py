@@ -245,12 +245,13 @@ def build(ctx: Context) -> gr.Blocks:
         bind_stream(generate.click, handlers.on_generate, n_tokens, show_progress="minimal")
 
         # Chip clicks arrive as a custom event carrying the chip's position.
-        def on_chip(view, *args, evt: gr.EventData = None):
+        def on_chip(view, layer_, head_, exclude_first_, log_scale_, mlp_all_, heads_metric_, embed_3d_,
+                    temperature_, top_k_, top_p_, seed_, evt: gr.EventData):
             view = view or handlers.initial_view(ctx)
             try:
-                c = controls_from(ctx, args)
-                pos = (evt._data or {}).get("pos") if evt is not None and hasattr(evt, "_data") else None
-                return respond(ctx, view, handlers.on_focus(ctx, view, c, pos))
+                c = controls_from(ctx, (layer_, head_, exclude_first_, log_scale_, mlp_all_, heads_metric_, embed_3d_,
+                                        temperature_, top_k_, top_p_, seed_))
+                return respond(ctx, view, handlers.on_focus(ctx, view, c, (evt._data or {}).get("pos")))
             except Exception as e:  # noqa: BLE001
                 return respond(ctx, view, e)
         tokens.select_token(on_chip, [state, *controls], outputs, api_visibility="private")
