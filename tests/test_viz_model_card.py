@@ -1,0 +1,76 @@
+"""Model card and parameter breakdown: counts from the shape formulas must equal the real module
+tree, and GPT-3's breakdown, computed from its published shape, must come to ~175 B."""
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from viz.model_card import (COMPONENTS, GPT3_175B, count_parameters, mlp_share, model_card_html,
+                            parameter_figure, shape_of)
+
+
+def strings(obj):
+    """Every string inside a figure dict (to_json would hide '<' as \\u003c, so read the dict)."""
+    if isinstance(obj, str):
+        yield obj
+    elif isinstance(obj, dict):
+        for v in obj.values():
+            yield from strings(v)
+    elif isinstance(obj, (list, tuple)) or hasattr(obj, "tolist"):
+        for v in (obj.tolist() if hasattr(obj, "tolist") else obj):
+            yield from strings(v)
+
+
+def test_shape_formulas_match_the_running_model(lm):
+    assert count_parameters(shape_of(lm.cfg)) == lm.parameter_counts()
+
+
+def test_gpt3_is_about_175_billion_with_mlp_two_thirds():
+    c = count_parameters(GPT3_175B)
+    assert abs(sum(c.values()) - 175e9) / 175e9 < 0.01
+    assert c["embedding"] == 50257 * 12288                      # ~617 M
+    assert abs(c["mlp"] - 116e9) / 116e9 < 0.01
+    assert mlp_share(c) == pytest.approx(2 / 3, abs=0.005)
+
+
+def test_card_shows_shape_and_totals(lm):
+    counts = lm.parameter_counts()
+    out = model_card_html(lm.cfg, counts, "cpu", "float32")
+    total = sum(counts.values())
+    assert f"{total:,}" in out
+    assert f"{sum(count_parameters(GPT3_175B).values()):,}" in out
+    for k in ("attention", "mlp", "embedding"):
+        assert f"{counts[k]:,}" in out
+    assert "9 query heads, 3 key/value heads" in out
+    assert "K/V 0 ← Q 0, 1, 2 · K/V 1 ← Q 3, 4, 5 · K/V 2 ← Q 6, 7, 8" in out
+    assert "RMSNorm" in out and "RoPE" in out and "SwiGLU" in out
+    assert "576" in out and "1,536" in out and "49,152" in out and "8,192" in out and "64 (576 / 9)" in out
+    assert "cpu, float32" in out and "tied" in out
+
+
+def test_card_escapes_names(lm):
+    cfg = dataclasses.replace(lm.cfg, name="<script>alert(1)</script>")
+    out = model_card_html(cfg, lm.parameter_counts(), "<b>gpu</b>", "float32")
+    assert "<script" not in out and "<b>gpu" not in out and "&lt;script&gt;" in out
+    texts = list(strings(parameter_figure(lm.parameter_counts(), cfg).to_dict()))
+    assert not any("<script" in t for t in texts) and any("&lt;script&gt;" in t for t in texts)
+
+
+def test_parameter_figure_compares_shares(lm):
+    counts = lm.parameter_counts()
+    fig = parameter_figure(counts, lm.cfg)
+    this, gpt3 = fig.data
+    assert this.type == gpt3.type == "bar"
+    assert list(this.customdata) == [counts[k] for k in COMPONENTS]
+    assert list(gpt3.customdata) == [count_parameters(GPT3_175B)[k] for k in COMPONENTS]
+    assert sum(this.x) == pytest.approx(1) and sum(gpt3.x) == pytest.approx(1)
+    assert this.x[COMPONENTS.index("mlp")] == pytest.approx(counts["mlp"] / sum(counts.values()))
+    assert list(fig.layout.yaxis.ticktext) == ["embedding", "position", "attention", "MLP", "norms", "unembedding"]
+    assert "67% in GPT-3" in fig.layout.title.subtitle.text
+
+
+@pytest.mark.parametrize("bad", [{"attention": -1}, {"weights": 5}, {"mlp": 1.5}, {}, [1, 2]])
+def test_bad_counts_are_refused(lm, bad):
+    with pytest.raises(ValueError):
+        model_card_html(lm.cfg, bad, "cpu", "float32")

@@ -1,0 +1,137 @@
+"""Token chips: one escaped chip per token, hex bytes for partial characters, marks for control,
+generated and focus tokens. Parsed with html.parser, so the tests see what a browser would."""
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+
+import pytest
+
+from viz.tokens import token_chips_html
+
+HOSTILE = "你好😀 <img src=x onerror=alert(1)></div><script>\" onmouseover=\"x\n\t<|im_start|>"
+
+
+class Chips(HTMLParser):
+    """Collects every tag with its attributes, and the text of each chip's label and id spans."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.tags, self.chips, self._span = [], [], None
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        self.tags.append((tag, a))
+        if tag == "button":
+            self.chips.append({"attrs": a, "label": "", "id": ""})
+        elif tag == "span" and self.chips and a.get("class") in ("gg-chip-label", "gg-chip-id"):
+            self._span = a["class"]
+
+    def handle_endtag(self, tag):
+        if tag == "span":
+            self._span = None
+
+    def handle_data(self, data):
+        if self._span and self.chips:
+            self.chips[-1]["label" if self._span == "gg-chip-label" else "id"] += data
+
+
+def parse(s: str) -> Chips:
+    p = Chips()
+    p.feed(s)
+    p.close()
+    return p
+
+
+@pytest.fixture(scope="module")
+def hostile(lm):
+    return lm.trace(HOSTILE)
+
+
+def test_one_chip_per_token_with_id_and_position(trace):
+    p = parse(token_chips_html(trace, 2))
+    assert len(p.chips) == trace.T
+    assert [c["attrs"]["data-pos"] for c in p.chips] == [str(i) for i in range(trace.T)]
+    assert [int(c["id"].split()[0]) for c in p.chips] == list(trace.token_ids)
+    assert [c["label"] for c in p.chips] == [pc.display for pc in trace.pieces]
+    assert all(c["attrs"]["type"] == "button" and "gg-chip" in c["attrs"]["class"].split() for c in p.chips)
+    # the repeated " cat" keeps two chips, with leading spaces visible
+    assert [c["label"] for c in p.chips].count("·cat") == 2
+
+
+def test_focus_chip_is_the_only_highlighted_one(trace):
+    p = parse(token_chips_html(trace, 4))
+    focused = [i for i, c in enumerate(p.chips) if "gg-chip-focus" in c["attrs"]["class"].split()]
+    assert focused == [4]
+    assert p.chips[4]["attrs"]["aria-pressed"] == "true"
+
+
+def test_hover_names_position_id_bytes_and_text(trace):
+    title = parse(token_chips_html(trace, 0)).chips[1]["attrs"]["title"]
+    assert "position 1" in title and f"id {trace.token_ids[1]}" in title
+    assert "20 63 61 74" in title                       # " cat" in hex
+    assert "' cat'" in title
+
+
+def test_summary_counts_tokens_characters_bytes(trace):
+    out = token_chips_html(trace, 0)
+    n_chars, n_bytes = len(trace.prompt), len(trace.prompt.encode())
+    assert f"{trace.T} tokens" in out
+    assert f"{n_chars} characters" in out and f"{n_bytes} bytes" in out
+
+
+def test_partial_characters_show_hex_bytes_never_replacement_glyph(hostile):
+    out = token_chips_html(hostile, 0)
+    assert "\ufffd" not in out
+    p = parse(out)
+    partial = [(c, pc) for c, pc in zip(p.chips, hostile.pieces) if pc.is_partial]
+    assert partial, "the CJK/emoji prompt should contain tokens that are part of a character"
+    for chip, pc in partial:
+        assert re.fullmatch(r"(<[0-9A-F]{2}( [0-9A-F]{2})*>)+", chip["label"]), chip["label"]
+        assert " ".join(f"{b:02X}" for b in pc.raw) in chip["label"]
+        assert "gg-chip-partial" in chip["attrs"]["class"]
+    # UTF-8 byte count: 你好 is 6 bytes, 😀 is 4
+    assert f"{len(HOSTILE.encode())} bytes" in out
+
+
+def test_hostile_text_is_escaped(hostile):
+    out = token_chips_html(hostile, 0)
+    assert "<img" not in out and "<script" not in out and "</div><script>" not in out
+    p = parse(out)
+    assert {t for t, _ in p.tags} <= {"div", "button", "span"}
+    allowed = {"class", "type", "data-pos", "title", "aria-pressed", "aria-hidden"}
+    for tag, attrs in p.tags:
+        assert set(attrs) <= allowed, (tag, attrs)        # no onmouseover / onerror smuggled in
+    labels = "".join(c["label"] for c in p.chips)
+    assert "img" in labels and "onmouseover" in labels    # the text is still shown, as text
+
+
+def test_whitespace_is_visible(hostile):
+    labels = [c["label"] for c in parse(token_chips_html(hostile, 0)).chips]
+    assert "↵" in labels and "→" in labels and any(l.startswith("·") for l in labels)
+
+
+def test_control_tokens_differ_from_the_same_text_typed(lm, hostile):
+    chat = lm.trace("<|im_start|>user\nhi<|im_end|>", parse_special=True)
+    chips = parse(token_chips_html(chat, 0)).chips
+    control = [c for c, pc in zip(chips, chat.pieces) if pc.is_special]
+    assert control and all("gg-chip-control" in c["attrs"]["class"] and "control token" in c["attrs"]["title"]
+                           for c in control)
+    assert all("gg-chip-control" not in c["attrs"]["class"] for c, pc in zip(chips, chat.pieces) if not pc.is_special)
+    typed = parse(token_chips_html(hostile, 0)).chips           # "<|im_start|>" typed as plain text
+    assert not any("gg-chip-control" in c["attrs"]["class"] for c in typed)
+
+
+def test_generated_tokens_are_styled_apart(lm, trace):
+    grown = lm.step(trace, trace.token_ids[1])
+    out = token_chips_html(grown, grown.T - 1)
+    chips = parse(out).chips
+    assert ["gg-chip-generated" in c["attrs"]["class"] for c in chips] == [False] * trace.T + [True]
+    assert all("gg-chip-prompt" in c["attrs"]["class"] for c in chips[:-1])
+    assert f"({trace.T} prompt + 1 generated)" in out
+
+
+@pytest.mark.parametrize("focus", [-1, 11, 99, True, 1.0, None])
+def test_bad_focus_is_refused(trace, focus):
+    with pytest.raises(ValueError, match="position"):
+        token_chips_html(trace, focus)

@@ -1,0 +1,205 @@
+"""Embedding space: the prompt's tokens among their nearest vocabulary neighbours.
+
+The vectors are rows of the embedding matrix (d_model numbers each), chosen by the model room
+(`lm.neighbours`, cosine similarity over the whole vocabulary). Here they are only projected: PCA
+(centred, numpy SVD) to 2-D or 3-D. A projection keeps a few percent of the variance, so distances
+on screen are hints; the cosine in the hover and the table is the real measure.
+"""
+from __future__ import annotations
+
+import html
+from typing import Callable
+
+import numpy as np
+import plotly.graph_objects as go
+
+from .common import FONT, base_layout, check_position, plotly_text
+
+QUERY = "#1f4e9c"          # prompt tokens: dark blue
+FOCUS = "#d55e00"          # the focus token: vermillion (Okabe-Ito, colour-blind safe)
+FOCUS_NBR = "#e69f00"      # its neighbours: orange
+OTHER_NBR = "#9bb7d4"      # other neighbours: light blue-grey
+LINK = "rgba(120,130,150,0.35)"
+MAX_LABEL = 14
+
+
+def _short(s: str) -> str:
+    s = str(s)
+    return s if len(s) <= MAX_LABEL else s[: MAX_LABEL - 1] + "…"
+
+
+def _check(neighbours, trace, focus, labels) -> int:
+    """Validate; return the focus token's row in neighbours.query_ids."""
+    if not callable(labels):
+        raise ValueError("labels must be a function id -> display string, e.g. "
+                         "lambda i: lm.tokenizer.pieces([i])[0].display")
+    check_position(trace, focus)
+    q, nb, cos = neighbours.query_ids, neighbours.neighbour_ids, neighbours.cosine
+    if nb.ndim != 2 or nb.shape != cos.shape or nb.shape[0] != len(q) or nb.shape[1] == 0:
+        raise ValueError(f"neighbours: {len(q)} queries but neighbour_ids {nb.shape} and cosine {cos.shape}")
+    if neighbours.vectors.ndim != 2 or neighbours.vectors.shape[0] != len(neighbours.vector_ids):
+        raise ValueError(f"neighbours: {len(neighbours.vector_ids)} vector ids but vectors {neighbours.vectors.shape}")
+    missing = set(q.tolist()) | set(nb.ravel().tolist())
+    missing -= set(neighbours.vector_ids.tolist())
+    if missing:
+        raise ValueError(f"neighbours.vectors lacks the vectors of ids {sorted(missing)[:5]}")
+    fid = trace.token_ids[focus]
+    rows = np.flatnonzero(q == fid)
+    if len(rows) == 0:
+        raise ValueError(f"the focus token {labels(fid)!r} (id {fid}, position {focus}) is not among the "
+                         f"neighbour queries {q.tolist()[:10]}; ask lm.neighbours for the trace's ids")
+    return int(rows[0])
+
+
+def pca(vectors: np.ndarray, dims: int) -> tuple[np.ndarray, np.ndarray]:
+    """Centred PCA: (coords (m, dims), explained-variance ratio (dims,)). Signs fixed so that each
+    component's largest loading is positive (so the picture does not flip between runs)."""
+    X = np.asarray(vectors, dtype=np.float64)
+    if X.shape[0] <= dims:
+        raise ValueError(f"PCA to {dims}-D needs more than {dims} vectors, got {X.shape[0]}")
+    Xc = X - X.mean(axis=0)
+    U, S, Vt = np.linalg.svd(Xc, full_matrices=False)
+    signs = np.sign(Vt[np.arange(dims), np.abs(Vt[:dims]).argmax(axis=1)])
+    coords = U[:, :dims] * S[:dims] * signs
+    total = float((S ** 2).sum())
+    ratio = (S[:dims] ** 2) / total if total > 0 else np.zeros(dims)
+    return coords, ratio
+
+
+def _scatter(dims, xyz, **kw):
+    if dims == 2:
+        return go.Scatter(x=xyz[:, 0], y=xyz[:, 1], **kw)
+    return go.Scatter3d(x=xyz[:, 0], y=xyz[:, 1], z=xyz[:, 2], **kw)
+
+
+def _links(dims, coords, row_of, pairs):
+    """One line trace for many segments: None between segments keeps it one trace (fast)."""
+    pts = []
+    for a, b in pairs:
+        pts += [coords[row_of[a]], coords[row_of[b]], [None] * dims]
+    return np.array(pts, dtype=object).reshape(-1, dims) if pts else np.empty((0, dims))
+
+
+def embedding_figure(neighbours, trace, focus: int, dims: int = 2,
+                     labels: Callable[[int], str] | None = None, label_neighbours: str = "focus") -> go.Figure:
+    """PCA of the prompt tokens' embedding rows and their nearest neighbours, in 2-D or 3-D.
+
+    Prompt tokens are always labelled; label_neighbours says which neighbours are: "focus" (those
+    of the focus token; the rest show their label on hover, which keeps ~70 points readable),
+    "all" or "none"."""
+    if dims not in (2, 3) or isinstance(dims, bool):
+        raise ValueError(f"dims must be 2 or 3, got {dims!r}")
+    if label_neighbours not in ("focus", "all", "none"):
+        raise ValueError(f"label_neighbours must be 'focus', 'all' or 'none', got {label_neighbours!r}")
+    frow = _check(neighbours, trace, focus, labels)
+    q_ids = [int(i) for i in neighbours.query_ids]
+    fid = q_ids[frow]
+    vec_ids = [int(i) for i in neighbours.vector_ids]
+    row_of = {v: r for r, v in enumerate(vec_ids)}
+    coords, ratio = pca(neighbours.vectors, dims)
+    name = {v: labels(v) for v in vec_ids}
+
+    # Who is whose neighbour, with the cosine (a vocabulary token may neighbour several prompt tokens).
+    cos_to: dict[int, list[tuple[int, float]]] = {v: [] for v in vec_ids}
+    pairs, focus_pairs = [], []
+    for r, qid in enumerate(q_ids):
+        for nid, c in zip(neighbours.neighbour_ids[r].tolist(), neighbours.cosine[r].tolist()):
+            cos_to[nid].append((qid, c))
+            (focus_pairs if r == frow else pairs).append((qid, nid))
+    focus_nbrs = {int(n) for n in neighbours.neighbour_ids[frow]}
+    positions = {}
+    for p, t in enumerate(trace.token_ids):
+        positions.setdefault(t, []).append(p)
+
+    def hover(v: int) -> str:
+        head = f"<b>{plotly_text(name[v])}</b> · id {v}"
+        lines = []
+        if v in positions:
+            lines.append("prompt position " + ", ".join(map(str, positions[v][:12])) + ("…" if len(positions[v]) > 12 else ""))
+        lines += [f"cosine to {plotly_text(name[qid])}: {c:.3f}" for qid, c in cos_to[v]]
+        if v in q_ids:
+            r = q_ids.index(v)
+            best = ", ".join(f"{plotly_text(name[int(n)])} {c:.2f}" for n, c in
+                             zip(neighbours.neighbour_ids[r][:3], neighbours.cosine[r][:3]))
+            lines.append(f"nearest: {best}")
+        return "<br>".join([head, *lines])
+
+    query_set = set(q_ids)
+    nbr_only = [v for v in vec_ids if v not in query_set]
+    groups = [  # (name, ids, marker size, colour, label font, labelled)
+        ("other neighbours", [v for v in nbr_only if v not in focus_nbrs], 6, OTHER_NBR,
+         dict(size=10, color="#6b7d93"), label_neighbours == "all"),
+        (f"neighbours of {plotly_text(_short(name[fid]))}", [v for v in nbr_only if v in focus_nbrs], 8, FOCUS_NBR,
+         dict(size=11, color="#8a5300"), label_neighbours != "none"),
+        ("prompt tokens", [v for v in q_ids if v != fid], 13, QUERY, dict(size=13, color=QUERY), True),
+        (f"focus: {plotly_text(_short(name[fid]))}", [fid], 17, FOCUS, dict(size=14, color=FOCUS), True),
+    ]
+    line = dict(width=1, color=LINK)
+    data = [_scatter(dims, _links(dims, coords, row_of, pairs), mode="lines", line=line,
+                     hoverinfo="skip", name="nearest-neighbour links", showlegend=False),
+            _scatter(dims, _links(dims, coords, row_of, focus_pairs), mode="lines",
+                     line=dict(width=2, color=FOCUS_NBR), hoverinfo="skip", name="focus links", showlegend=False)]
+    for gname, ids, size, colour, tfont, labelled in groups:
+        xyz = coords[[row_of[v] for v in ids]] if ids else np.empty((0, dims))
+        data.append(_scatter(
+            dims, xyz, mode="markers+text" if labelled else "markers", name=gname, customdata=ids,
+            marker=dict(size=size if dims == 2 else size * 0.5, color=colour,
+                        line=dict(width=1, color="white")),
+            text=[plotly_text(_short(name[v])) for v in ids], textposition="top center",
+            textfont=dict(family=FONT, **tfont),
+            hovertext=[hover(v) for v in ids], hovertemplate="%{hovertext}<extra></extra>"))
+
+    fig = go.Figure(data=data)
+    d_model = neighbours.vectors.shape[1]
+    k = neighbours.neighbour_ids.shape[1]
+    axis = [f"PC{i + 1} ({ratio[i]:.1%} of variance)" for i in range(dims)]
+    base_layout(fig, f"Embedding space ({d_model}-dim, PCA to {dims}-D)", height=580 if dims == 2 else 640,
+                legend=dict(orientation="h", yanchor="top", y=-0.12, x=0),
+                autosize=True)
+    fig.update_layout(
+        title_subtitle_text=(f"Lines join each prompt token to its {k} most cosine-similar tokens.<br>"
+                             f"These {dims} axes keep {ratio.sum():.0%} of the variance: trust the cosine in the hover."),
+        margin=dict(t=95, l=50, r=20, b=40))
+    if dims == 2:
+        # Axes are not forced to equal scale: PC1 often spans several times PC2, and equal scales
+        # would squash the points into a strip; the axis titles give each PC's share of variance.
+        fig.update_xaxes(title_text=axis[0], zeroline=False)
+        fig.update_yaxes(title_text=axis[1], zeroline=False)
+    else:
+        # Camera further out than Plotly's default so the axis titles are not clipped.
+        fig.update_layout(scene=dict(xaxis_title=axis[0], yaxis_title=axis[1], zaxis_title=axis[2],
+                                     aspectmode="cube", camera=dict(eye=dict(x=1.7, y=1.7, z=1.1)),
+                                     domain=dict(x=[0, 1], y=[0, 1])))
+    return fig
+
+
+def neighbour_table_html(neighbours, trace, focus: int, labels: Callable[[int], str]) -> str:
+    """The focus token's nearest vocabulary tokens with cosine similarities, as an escaped table."""
+    frow = _check(neighbours, trace, focus, labels)
+    fid = int(neighbours.query_ids[frow])
+    rows = []
+    for rank, (nid, c) in enumerate(zip(neighbours.neighbour_ids[frow].tolist(),
+                                        neighbours.cosine[frow].tolist()), start=1):
+        width = max(0.0, min(1.0, c)) * 8   # em; cosine 1 = 8em
+        rows.append(f'<tr><td class="gg-num">{rank}</td><td class="gg-tok">{html.escape(labels(nid))}</td>'
+                    f'<td class="gg-num">{nid}</td><td class="gg-num">{c:.3f}</td>'
+                    f'<td><span class="gg-nbr-bar" style="width:{width:.2f}em"></span></td></tr>')
+    caption = (f"Nearest tokens to <b>{html.escape(labels(fid))}</b> (id {fid}, position {focus}) "
+               f"by cosine similarity of their {neighbours.vectors.shape[1]}-dim embedding rows")
+    return (f'<div class="gg-nbr"><p class="gg-nbr-caption">{caption}</p>'
+            '<table class="gg-nbr-table"><thead><tr><th>#</th><th>token</th><th>id</th><th>cosine</th><th></th>'
+            f'</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+            '<p class="gg-nbr-note">cosine = cos of the angle between two vectors: 1 same direction, '
+            '0 unrelated (at right angles), −1 opposite.</p></div>')
+
+
+def position_note(config) -> str:
+    """Plain text: how the running model tells positions apart."""
+    if config.uses_rope:
+        return ("The running model adds no position vector: the embedding of a token is the same at "
+                "every position. Position enters inside each attention layer instead, where queries "
+                f"and keys are rotated by an angle that grows with the position (RoPE, base {config.rope_base:,.0f}), "
+                "so an attention score depends on how far apart two tokens are.")
+    return (f"The running model adds a learned position vector (one per position, {config.n_ctx:,} in all) "
+            "to each token's embedding before the first block (GPT-2 style), so the same token at two "
+            "positions enters the model as two different vectors.")
