@@ -38,6 +38,8 @@ EXAMPLES = [
 OUTPUT_IDS = ["notice", "tokens", "token-count", "embeddings", "neighbours", "attention", "attention-heads",
               "attention-all", "attention-detail", "mlp", "mlp-top", "logit-lens", "logit-lens-focus",
               "distribution", "pick", "output", "layer", "head"]
+# A click on a head overview (assets/page.js) calls window.ggPickHead(layer, head).
+HEAD_PICK_JS = "window.ggPickHead = (layer, head) => trigger('pick_head', {layer: layer, head: head});"
 CHIP_CLICK_JS = ("element.addEventListener('click', (e) => { const chip = e.target.closest('button.gg-chip[data-pos]');"
                  " if (chip) trigger('select_token', {pos: Number(chip.dataset.pos)}); });")
 
@@ -149,7 +151,7 @@ def build(ctx: Context) -> gr.Blocks:
         with gr.Row():
             attention_detail = gr.Plot(init["attention-detail"], elem_id="attention-detail", show_label=False)
             attention_all = gr.Plot(init["attention-all"], elem_id="attention-all", show_label=False)
-        head_pick = gr.Textbox("", elem_id="head-pick", elem_classes=["gg-hidden"], show_label=False, container=False)
+        head_pick = gr.HTML("", elem_id="head-pick", elem_classes=["gg-hidden"], js_on_load=HEAD_PICK_JS)
         explainer("attention")
 
         # 5. MLP
@@ -233,7 +235,6 @@ def build(ctx: Context) -> gr.Blocks:
         bind(head.input, handlers.on_layer, trigger_mode="always_last")
         bind(layer_prev.click, lambda ctx_, v, c: handlers.on_layer_step(ctx_, v, c, -1))
         bind(layer_next.click, lambda ctx_, v, c: handlers.on_layer_step(ctx_, v, c, +1))
-        bind(head_pick.input, handlers.on_head_pick, head_pick)
         for box in (exclude_first, log_scale, mlp_all):
             bind(box.input, handlers.on_layer)
         bind(heads_metric.input, handlers.on_heads_metric)
@@ -245,16 +246,24 @@ def build(ctx: Context) -> gr.Blocks:
         bind_stream(generate.click, handlers.on_generate, n_tokens, show_progress="minimal")
 
         # Chip clicks arrive as a custom event carrying the chip's position.
-        def on_chip(view, layer_, head_, exclude_first_, log_scale_, mlp_all_, heads_metric_, embed_3d_,
-                    temperature_, top_k_, top_p_, seed_, evt: gr.EventData):
-            view = view or handlers.initial_view(ctx)
-            try:
-                c = controls_from(ctx, (layer_, head_, exclude_first_, log_scale_, mlp_all_, heads_metric_, embed_3d_,
-                                        temperature_, top_k_, top_p_, seed_))
-                return respond(ctx, view, handlers.on_focus(ctx, view, c, (evt._data or {}).get("pos")))
-            except Exception as e:  # noqa: BLE001
-                return respond(ctx, view, e)
-        tokens.select_token(on_chip, [state, *controls], outputs, api_visibility="private")
+        # Chip clicks and head picks arrive as custom events whose data Gradio hands over as EventData
+        # (it injects EventData only into functions that name it, hence the explicit parameters).
+        def custom_event(handler, data_of):
+            def fn(view, layer_, head_, exclude_first_, log_scale_, mlp_all_, heads_metric_, embed_3d_,
+                   temperature_, top_k_, top_p_, seed_, evt: gr.EventData):
+                view = view or handlers.initial_view(ctx)
+                try:
+                    c = controls_from(ctx, (layer_, head_, exclude_first_, log_scale_, mlp_all_, heads_metric_,
+                                            embed_3d_, temperature_, top_k_, top_p_, seed_))
+                    return respond(ctx, view, handler(ctx, view, c, *data_of(evt._data or {})))
+                except Exception as e:  # noqa: BLE001
+                    return respond(ctx, view, e)
+            return fn
+
+        tokens.select_token(custom_event(handlers.on_focus, lambda d: (d.get("pos"),)),
+                            [state, *controls], outputs, api_visibility="private")
+        head_pick.pick_head(custom_event(handlers.on_head_pick, lambda d: (d.get("layer"), d.get("head"))),
+                            [state, *controls], outputs, api_visibility="private", trigger_mode="always_last")
 
         panels = list(EXPLAINED_PANELS)
         language.change(lambda lang: [heading(p, lang_code(lang)) for p in panels] +

@@ -19,11 +19,9 @@
     const box = document.querySelector("#layer input[type=number]");
     return box ? box.value : "0";
   }
-  function sendPick(value) {
-    const box = document.querySelector("#head-pick textarea, #head-pick input");
-    if (!box) return;
-    box.value = value + "," + Date.now();   // a fresh value every time, so a repeated click still counts
-    box.dispatchEvent(new Event("input", { bubbles: true }));
+  function sendPick(layer, head) {
+    // window.ggPickHead is installed by the hidden #head-pick element (a Gradio custom event).
+    if (typeof window.ggPickHead === "function") window.ggPickHead(Number(layer), Number(head));
   }
   // Plotly figures are re-created on every update: bind click handlers to new ones as they appear.
   function bindHeadClicks() {
@@ -32,10 +30,12 @@
       if (!plot || plot.__ggBound || typeof plot.on !== "function") continue;
       plot.__ggBound = true;
       plot.on("plotly_click", function (ev) {
-        const cd = ev && ev.points && ev.points[0] && ev.points[0].customdata;
+        let cd = ev && ev.points && ev.points[0] && ev.points[0].customdata;
         if (cd === undefined || cd === null) return;
-        if (Array.isArray(cd) && cd.length >= 2 && withLayer) sendPick(cd[0] + "," + cd[1]);
-        else sendPick(currentLayer() + "," + (Array.isArray(cd) ? cd[cd.length - 1] : cd));
+        // Plotly may hand customdata back as a typed array: normalise to a plain list of numbers.
+        cd = typeof cd === "object" && cd.length !== undefined ? Array.from(cd) : [cd];
+        if (withLayer && cd.length >= 2) sendPick(cd[0], cd[1]);
+        else sendPick(currentLayer(), cd[cd.length - 1]);
       });
     }
   }

@@ -5,25 +5,28 @@ bad one becomes a gr.Error with a plain message (the client sees the message, ne
 """
 from __future__ import annotations
 
+import functools
+
 import gradio as gr
 
-from model.sampling import SamplingParams, distribution
+from model.sampling import SamplingParams
+from model.sampling import distribution as next_token_distribution
 
 from .handlers import Context, _number, _whole, check_prompt
 
 
 def _checked(fn):
+    @functools.wraps(fn)      # keeps the signature: gr.api derives the endpoint's parameters from it
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
         except ValueError as e:
             raise gr.Error(str(e), print_exception=False) from None
-    wrapper.__name__, wrapper.__doc__ = fn.__name__, fn.__doc__
     return wrapper
 
 
 def _top(ctx: Context, logits, params: SamplingParams, n: int) -> list[dict]:
-    d = distribution(logits, params)
+    d = next_token_distribution(logits, params)
     return [{"token": ctx.lm.decode([int(i)]), "id": int(i), "logit": round(float(d.logits[i]), 5),
              "probability": float(d.probs[i])} for i in d.top(n)]
 
@@ -39,7 +42,7 @@ def make_api(ctx: Context):
                 "top": _top(ctx, tr.logits[-1], SamplingParams(), 10)}
 
     @_checked
-    def distribution_(prompt: str, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0) -> list[dict]:
+    def distribution(prompt: str, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0) -> list[dict]:
         """The next-token distribution after temperature, top-k and top-p (top 20 tokens)."""
         params = SamplingParams(_number(temperature, "temperature"),
                                 _whole(top_k, "top-k", 0, ctx.lm.cfg.vocab_size), _number(top_p, "top-p"))
@@ -57,5 +60,4 @@ def make_api(ctx: Context):
         return {"text": g.text, "tokens": [ctx.lm.decode([i]) for i in g.new_ids], "ids": g.new_ids,
                 "stopped_at_eos": g.stopped_at_eos}
 
-    distribution_.__name__ = "distribution"
-    return trace, distribution_, generate
+    return trace, distribution, generate

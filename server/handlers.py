@@ -165,13 +165,10 @@ def on_layer_step(ctx: Context, view: View, c: Controls, delta: int) -> tuple[Vi
     return view, out
 
 
-def on_head_pick(ctx: Context, view: View, c: Controls, pick: str) -> tuple[View, dict]:
-    """A click on a head overview sends "layer,head" (or just "head" for the current layer)."""
-    parts = [p for p in str(pick or "").split(",")[:2] if p.strip()]
-    if not parts:
-        return view, {}
-    layer = _whole(parts[0], "layer", 0, ctx.lm.cfg.n_layer - 1) if len(parts) == 2 else c.layer
-    head = _whole(parts[-1], "head", 0, ctx.lm.cfg.n_head - 1)
+def on_head_pick(ctx: Context, view: View, c: Controls, layer, head) -> tuple[View, dict]:
+    """A click on a head overview selects that layer and head."""
+    layer = _whole(layer, "layer", 0, ctx.lm.cfg.n_layer - 1)
+    head = _whole(head, "head", 0, ctx.lm.cfg.n_head - 1)
     view, out = on_layer(ctx, view, Controls(**{**c.__dict__, "layer": layer, "head": head}))
     out.update(layer=layer, head=head)
     return view, out

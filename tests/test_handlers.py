@@ -61,7 +61,7 @@ def test_focus_and_layer_step(ctx, view):
     assert out["layer"] == 29
     _, out = handlers.on_layer_step(ctx, view, Controls(layer=0), -1)
     assert out["layer"] == 0
-    _, out = handlers.on_head_pick(ctx, view, Controls(), "12,5,1700000000")
+    _, out = handlers.on_head_pick(ctx, view, Controls(), 12, 5)
     assert (out["layer"], out["head"]) == (12, 5)
     with pytest.raises(ValueError):
         handlers.on_focus(ctx, view, Controls(), 999)

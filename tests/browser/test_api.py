@@ -1,0 +1,55 @@
+"""The named API endpoints, called the way users' scripts call them (gradio_client over HTTP)."""
+from __future__ import annotations
+
+import math
+
+import pytest
+from gradio_client import Client
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    return Client(server, verbose=False)
+
+
+def test_trace_endpoint(client, lm):
+    out = client.predict("The capital of France is", api_name="/trace")
+    assert out["ids"] == lm.tokenize("The capital of France is")
+    assert out["tokens"] == [lm.decode([i]) for i in out["ids"]]
+    assert len(out["top"]) == 10 and out["top"][0]["token"] == " Paris"
+    probs = [t["probability"] for t in out["top"]]
+    assert probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1
+
+
+def test_distribution_endpoint_follows_temperature(client):
+    cold = client.predict("The capital of France is", 0.3, 0, 1.0, api_name="/distribution")
+    hot = client.predict("The capital of France is", 1.5, 0, 1.0, api_name="/distribution")
+    assert cold[0]["id"] == hot[0]["id"] and cold[0]["probability"] > hot[0]["probability"]
+    cut = client.predict("The capital of France is", 1.0, 3, 1.0, api_name="/distribution")
+    assert math.isclose(sum(t["probability"] for t in cut[:3]), 1.0, rel_tol=1e-6)
+    assert all(t["probability"] == 0 for t in cut[3:])
+
+
+def test_generate_endpoint_is_repeatable(client):
+    a = client.predict("Once upon a time", 6, 0.8, 40, 0.95, 7, api_name="/generate")
+    b = client.predict("Once upon a time", 6, 0.8, 40, 0.95, 7, api_name="/generate")
+    assert a == b and 1 <= len(a["ids"]) <= 6 and a["text"] == "".join(a["tokens"])
+    greedy = client.predict("The capital of France is", 3, 0, 0, 1.0, 0, api_name="/generate")
+    assert greedy["text"].startswith(" Paris")
+
+
+@pytest.mark.parametrize("args, api", [
+    (("",), "/trace"), (("   ",), "/trace"),
+    (("hi", -1.0, 0, 1.0), "/distribution"), (("hi", float("nan"), 0, 1.0), "/distribution"),
+    (("hi", 1e9, 0, 1.0), "/distribution"), (("hi", 1.0, -5, 1.0), "/distribution"),
+    (("hi", 1.0, 10**7, 1.0), "/distribution"), (("hi", 1.0, 0, 0.0), "/distribution"),
+    (("hi", 1.0, 0, 1.5), "/distribution"),
+    (("hi", -1, 1.0, 0, 1.0, 0), "/generate"), (("hi", 10**6, 1.0, 0, 1.0, 0), "/generate"),
+    (("hi", 3, 1.0, 0, 1.0, 1.5), "/generate"),
+])
+def test_bad_arguments_get_a_clear_error_and_the_next_call_works(client, args, api):
+    with pytest.raises(Exception) as info:
+        client.predict(*args, api_name=api)
+    msg = str(info.value)
+    assert "Traceback" not in msg and len(msg) < 400
+    assert client.predict("Hello", api_name="/trace")["ids"]
