@@ -18,7 +18,7 @@ LONG = ("Once upon a time, in a small village by the sea, there lived an old fis
 
 def labels_of(trace, positions=None):
     positions = range(trace.T) if positions is None else positions
-    return [piece_label(trace.pieces[i]).replace("&quot;", "&#34;") for i in positions]
+    return [piece_label(trace.pieces[i]) for i in positions]
 
 
 def masked_pattern(trace, layer, head):

@@ -39,10 +39,7 @@ METRICS = {                # all_heads_figure: metric -> (label, colorbar title)
 
 
 # ---- shared helpers --------------------------------------------------------------------------------
-def _piece(piece) -> str:
-    """piece_label, with the double quote as a numeric entity: Plotly's text renderer decodes
-    numeric entities but not &quot;, which would otherwise show literally."""
-    return piece_label(piece).replace("&quot;", "&#34;")
+_piece = piece_label
 
 
 def _labels(trace, positions=None) -> list[str]:

@@ -2,8 +2,8 @@
 
 Redrawn on every slider move, from a `sampling.Distribution` the caller computed from cached
 logits (the model is not re-run), so it is built for speed: the top n are found with
-argpartition (not a full sort of the vocabulary), and the figure is assembled in one validated
-construction with the shared template attached the way Plotly attaches its default template.
+argpartition (not a full sort of the vocabulary), and the figure is assembled in one
+construction from a layout dict computed once.
 """
 from __future__ import annotations
 
@@ -56,33 +56,20 @@ def distribution_records(dist, labels: Callable[[int], str], n: int = 20) -> lis
              "probability": float(dist.probs[i])} for i in top_ids(dist, n)]
 
 
-_SKELETON: tuple | None = None
+_SKELETON: dict | None = None
 
 
-def _skeleton() -> tuple[dict, object]:
-    """base_layout's look, computed once: (layout dict without the template, the template object)."""
+def _skeleton() -> dict:
+    """base_layout's look as a plain dict, computed once (the figure is rebuilt on every slider move)."""
     global _SKELETON
     if _SKELETON is None:
-        fig = base_layout(go.Figure(), "")
-        layout = fig.to_dict()["layout"]
-        layout.pop("template", None)
-        _SKELETON = (layout, fig.layout.template)
+        _SKELETON = base_layout(go.Figure(), "").to_dict()["layout"]
+        _SKELETON.pop("template", None)     # the white template is Plotly's default (viz.common)
     return _SKELETON
 
 
 def _figure(data: list, layout: dict) -> go.Figure:
-    """go.Figure(data, layout) with base_layout's look. Validating the template costs ~8 ms on
-    every call (most of the budget); base_layout's template object is already valid, so attach
-    it without re-validation, as Plotly itself does for its default template. Should Plotly drop
-    the private `_validate` flag, the assignment simply validates again: slower, same figure."""
-    base, template = _skeleton()
-    fig = go.Figure(data=data, layout={**base, **layout})
-    fig.layout._validate = False
-    try:
-        fig.layout.template = template
-    finally:
-        fig.layout._validate = True
-    return fig
+    return go.Figure(data=data, layout={**_skeleton(), **layout})
 
 
 def _pct(p: float) -> str:
@@ -156,7 +143,7 @@ def distribution_figure(dist, labels: Callable[[int], str], n: int = 20, picked:
         sub += (f"<br>picked {plotly_text(_short(labels(int(picked))))} (p {_pct(float(dist.probs[picked]))}) "
                 f"is below the top {len(ids)}")
     layout = dict(
-        title=dict(_skeleton()[0]["title"], text=title, subtitle=dict(text=sub, font=dict(size=12))),
+        title=dict(_skeleton()["title"], text=title, subtitle=dict(text=sub, font=dict(size=12))),
         height=max(280, 24 * len(ids) + 170), autosize=True, barmode="overlay", bargap=0.25,
         margin=dict(l=10, r=70, t=90 + 14 * sub.count("<br>"), b=40),
         # Room on the right for the "cut (was …)" labels, but never an axis past 100%.

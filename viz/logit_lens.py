@@ -19,13 +19,7 @@ _MAX_TEXT_COLUMNS = 40    # beyond this many positions, cells carry colour only 
 _MAX_HOVER_CELLS = 8_000  # beyond this many cells, hover shows the top-1 only (not the top-5)
 
 
-def _esc(s: str) -> str:
-    """plotly_text, with the double quote as a numeric entity (Plotly shows &quot; literally)."""
-    return plotly_text(s).replace("&quot;", "&#34;")
-
-
-def _piece(piece) -> str:
-    return piece_label(piece).replace("&quot;", "&#34;")
+_esc, _piece = plotly_text, piece_label
 
 
 def _check_lens(lens, trace) -> None:

@@ -19,9 +19,7 @@ _MAX_CELLS = 40_000      # "all" view: at most about this many cells (columns ar
 _MAX_TICKS = 60
 
 
-def _piece(piece) -> str:
-    """piece_label, with the double quote as a numeric entity (Plotly shows &quot; literally)."""
-    return piece_label(piece).replace("&quot;", "&#34;")
+_piece = piece_label
 
 
 def _check_bool(name: str, value) -> bool:
