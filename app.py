@@ -22,6 +22,7 @@ import gradio as gr  # noqa: E402
 
 from server import handlers  # noqa: E402
 from server.handlers import Context, Controls, Limits, notice_html  # noqa: E402
+from viz.attention import gqa_figure, worked_example  # noqa: E402
 from server.i18n import EXPLAINED_PANELS, LANGUAGES, explanation, heading, lang_code  # noqa: E402
 
 log = logging.getLogger("glassgpt")
@@ -139,6 +140,9 @@ def build(ctx: Context) -> gr.Blocks:
 
         # 4. Attention
         section("attention")
+        with gr.Row():
+            worked = gr.HTML(worked_example(lang0), elem_id="worked-example")
+            gr.Plot(gqa_figure(cfg), elem_id="gqa", show_label=False)
         with gr.Row():
             exclude_first = gr.Checkbox(False, label="Hide the attention sink (key position 0)", elem_id="exclude-first")
             log_scale = gr.Checkbox(False, label="Log colour scale", elem_id="log-scale")
@@ -267,8 +271,9 @@ def build(ctx: Context) -> gr.Blocks:
 
         panels = list(EXPLAINED_PANELS)
         language.change(lambda lang: [heading(p, lang_code(lang)) for p in panels] +
-                        [explanation(p, lang_code(lang)) for p in panels],
-                        language, [heads_md[p] for p in panels] + [explain[p] for p in panels], api_visibility="private")
+                        [explanation(p, lang_code(lang)) for p in panels] + [worked_example(lang_code(lang))],
+                        language, [heads_md[p] for p in panels] + [explain[p] for p in panels] + [worked],
+                        api_visibility="private")
 
         # The named API for scripts (gradio_client).
         from server.api import make_api

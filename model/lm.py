@@ -232,14 +232,26 @@ class LanguageModel:
 
     # ---- logit lens ------------------------------------------------------------------------------
     @torch.inference_mode()
-    def logit_lens(self, trace: Trace, positions: Sequence[int] | None = None, k: int = 5) -> LogitLens:
+    def logit_lens(self, trace: Trace, positions: Sequence[int] | None = None, k: int = 5,
+                   known: LogitLens | None = None) -> LogitLens:
         """Read the residual stream with the final norm and unembedding, for the positions asked
-        (default: all) and every layer. Costs (L+1) x P x V multiply-adds per position: ask only
-        for the positions on screen."""
+        (default: all) and every layer. Costs (L+1) x V x C multiply-adds per position: ask only
+        for the positions on screen. `known`: a lens of a trace this one extends (same prefix,
+        e.g. before a decode step); its positions are copied instead of recomputed."""
         L = self.cfg.n_layer
         positions = tuple(range(trace.T)) if positions is None else tuple(int(p) for p in positions)
         if not positions or any(not 0 <= p < trace.T for p in positions):
             raise ValueError(f"positions must be within 0..{trace.T - 1}, got {positions}")
+        if known is not None and known.top_ids.shape[-1] == k:
+            reuse = {p: i for i, p in enumerate(known.positions)}
+            todo = [p for p in positions if p not in reuse]
+            fresh = self.logit_lens(trace, todo, k) if todo else None
+            rows = [(known, reuse[p]) if p in reuse else (fresh, todo.index(p)) for p in positions]
+
+            def pick(field: str, axis: int):
+                return np.stack([np.take(getattr(src, field), i, axis=axis) for src, i in rows], axis=axis)
+            return LogitLens(positions, known.layer_labels, pick("top_ids", 1), pick("top_probs", 1),
+                             pick("target_ids", 0), pick("target_probs", 1), pick("target_ranks", 1))
         streams = [trace.act("hook_resid_pre", 0)] + [trace.act("hook_resid_post", l) for l in range(L)]
         x = torch.from_numpy(np.stack([s[list(positions)] for s in streams])).to(self.device)  # (L+1, P, C)
         logits = F.linear(self.net.final_norm(x), self.net.W_U).float()   # (L+1, P, V)

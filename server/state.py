@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from model import LanguageModel, LogitLens, Trace
 from model.lm import Neighbours
 
-LENS_POSITIONS = 16      # the logit lens grid shows the last positions (cost: 31 x P x 49,152 per Run)
+LENS_POSITIONS = 12      # the logit lens grid shows the last positions (cost: 31 x P x 49,152 x 576 per Run)
 NEIGHBOURS_K = 8
 
 
@@ -35,7 +35,8 @@ def make_view(lm: LanguageModel, trace: Trace, focus: int | None = None, previou
     """Build a view for a new trace, reusing what did not change (neighbours of the same prompt)."""
     follows = focus is None
     focus = trace.T - 1 if focus is None else focus
-    lens = lm.logit_lens(trace, lens_positions(trace.T, focus))
+    extends = previous is not None and trace.token_ids[:previous.T] == previous.trace.token_ids
+    lens = lm.logit_lens(trace, lens_positions(trace.T, focus), known=previous.lens if extends else None)
     if previous is not None and set(trace.token_ids) <= set(int(i) for i in previous.neighbours.query_ids):
         neighbours = previous.neighbours
     else:

@@ -133,3 +133,15 @@ def test_neighbours_are_semantic(lm):
     words = [lm.decode([int(i)]).strip().lower() for i in n.neighbour_ids[0]]
     assert "queen" in words or "kings" in words
     assert np.all(np.diff(n.cosine[0]) <= 1e-6)
+
+
+def test_logit_lens_reuses_known_positions_exactly(lm):
+    tr = lm.trace("One two three four")
+    before = lm.logit_lens(tr, [1, 2, 3])
+    longer = lm.step(tr, lm.tokenize(" five")[0])
+    reused = lm.logit_lens(longer, [2, 3, 4], known=before)
+    fresh = lm.logit_lens(longer, [2, 3, 4])
+    for field in ("top_ids", "target_ids", "target_ranks"):
+        np.testing.assert_array_equal(getattr(reused, field), getattr(fresh, field))
+    np.testing.assert_allclose(reused.top_probs, fresh.top_probs, atol=1e-5)
+    np.testing.assert_allclose(reused.target_probs, fresh.target_probs, atol=1e-5)
