@@ -58,7 +58,18 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--max-context", type=int, default=1024, help="most tokens one session may hold (prompt + generated)")
     ap.add_argument("--concurrency", type=int, default=1, help="requests that run the model at the same time")
     ap.add_argument("--queue-size", type=int, default=64, help="requests that may wait; more are told the app is busy")
+    ap.add_argument("--auth", default=os.environ.get("GLASSGPT_AUTH"),
+                    help="USER:PASSWORD to require a login (for a shared deployment; or $GLASSGPT_AUTH)")
     return ap.parse_args(argv)
+
+
+def parse_auth(value: str | None) -> tuple[str, str] | None:
+    if not value:
+        return None
+    user, sep, password = value.partition(":")
+    if not (user and sep and password):
+        raise SystemExit("--auth must look like USER:PASSWORD")
+    return user, password
 
 
 def controls_from(ctx: Context, raw) -> Controls:
@@ -114,6 +125,7 @@ def build(ctx: Context) -> gr.Blocks:
                 gr.Examples(EXAMPLES, inputs=[prompt], label="Examples")
             with gr.Column(scale=1, min_width=200):
                 run = gr.Button("Run", variant="primary", elem_id="run")
+                chat = gr.Checkbox(False, label="Chat mode (wrap in the chat template)", elem_id="chat")
                 token_count = gr.Markdown(init["token-count"], elem_id="token-count")
         tokens = gr.HTML(init["tokens"], elem_id="tokens", js_on_load=CHIP_CLICK_JS)
         explainer("tokens")
@@ -233,8 +245,8 @@ def build(ctx: Context) -> gr.Blocks:
                     yield respond(ctx, view, e)
             return trigger(fn, [state, *controls, *extra], outputs, api_visibility="private", **kw)
 
-        bind(run.click, handlers.on_run, prompt, show_progress="minimal")
-        bind(prompt.submit, handlers.on_run, prompt, show_progress="minimal")
+        bind(run.click, handlers.on_run, prompt, chat, show_progress="minimal")
+        bind(prompt.submit, handlers.on_run, prompt, chat, show_progress="minimal")
         bind(layer.input, handlers.on_layer, trigger_mode="always_last")
         bind(head.input, handlers.on_layer, trigger_mode="always_last")
         bind(layer_prev.click, lambda ctx_, v, c: handlers.on_layer_step(ctx_, v, c, -1))
@@ -318,8 +330,11 @@ def main(argv=None) -> None:
     demo = build(ctx)
     demo.queue(max_size=args.queue_size, default_concurrency_limit=args.concurrency)
     print(f"  serving on http://{args.host}:{args.port}", flush=True)
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"  WARNING: bound to {args.host}: anyone who can reach this address can use the app"
+              f"{'' if args.auth else ' (consider --auth USER:PASSWORD)'}", flush=True)
     demo.launch(server_name=args.host, server_port=args.port, share=False, css=page_css(), head=page_head(),
-                theme=gr.themes.Soft(), footer_links=["api"], show_error=False)
+                theme=gr.themes.Soft(), footer_links=["api"], show_error=False, auth=parse_auth(args.auth))
 
 
 if __name__ == "__main__":

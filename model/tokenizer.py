@@ -272,5 +272,12 @@ class Tokenizer:
         head = "" if system is None else f"<|im_start|>system\n{system}<|im_end|>\n"
         return f"{head}<|im_start|>user\n{user_text}<|im_end|>\n<|im_start|>assistant\n"
 
+    def encode_chat(self, user_text: str, system: str | None = None) -> list[int]:
+        """Ids of chat_prompt(user_text): the template's control tokens are real, while control-token
+        text typed by the user stays plain text (a user cannot open or close a turn by typing it)."""
+        marker = "\x00USER\x00"
+        before, after = self.chat_prompt(marker, system).split(marker)
+        return self.encode(before, parse_special=True) + self.encode(user_text) + self.encode(after, parse_special=True)
+
     def __repr__(self) -> str:
         return f"Tokenizer(vocab_size={self.vocab_size}, special={len(self.special_ids)}, eos={sorted(self.eos_ids)})"

@@ -106,7 +106,7 @@ def notice_html(message: str, kind: str = "error") -> str:
 
 
 # ---- prompt ----------------------------------------------------------------------------------
-def check_prompt(ctx: Context, prompt) -> list[int]:
+def check_prompt(ctx: Context, prompt, chat: bool = False) -> list[int]:
     if not isinstance(prompt, str):
         raise ValueError("the prompt must be text")
     if not prompt.strip():
@@ -114,7 +114,7 @@ def check_prompt(ctx: Context, prompt) -> list[int]:
     if len(prompt) > ctx.limits.max_prompt_chars:
         raise ValueError(f"The prompt has {len(prompt):,} characters; the limit is {ctx.limits.max_prompt_chars:,} "
                          f"characters ({ctx.limits.max_prompt_tokens} tokens). Shorten it and run again.")
-    ids = ctx.lm.tokenize(prompt)
+    ids = ctx.lm.tokenizer.encode_chat(prompt) if chat else ctx.lm.tokenize(prompt)
     if len(ids) > ctx.limits.max_prompt_tokens:
         raise ValueError(f"The prompt is {len(ids)} tokens long; the limit is {ctx.limits.max_prompt_tokens}. "
                          f"Nothing was cut: shorten it and run again.")
@@ -131,10 +131,16 @@ def everything(ctx: Context, view: View, c: Controls) -> dict:
     return out
 
 
-def on_run(ctx: Context, view: View | None, c: Controls, prompt: str) -> tuple[View, dict]:
-    ids = check_prompt(ctx, prompt)
+def on_run(ctx: Context, view: View | None, c: Controls, prompt: str, chat: bool = False) -> tuple[View, dict]:
+    """Run a new prompt; in chat mode it is wrapped in the model's chat template first."""
+    ids = check_prompt(ctx, prompt, bool(chat))
     new = make_view(ctx.lm, ctx.lm.trace(ids))
-    return new, everything(ctx, new, c)
+    out = everything(ctx, new, c)
+    dropped = ctx.lm.tokenizer.dropped_chars(prompt)
+    if dropped:   # never lose text silently
+        out["notice"] = notice_html("The model's vocabulary has no bytes for these characters, so they were left out: "
+                                    + ", ".join(f"U+{ord(ch):04X}" for ch in dropped[:10]), "info")
+    return new, out
 
 
 def initial_view(ctx: Context) -> View:

@@ -97,3 +97,14 @@ def test_out_of_range_controls_are_refused(ctx, raw):
 def test_messages_are_escaped():
     html = handlers.notice_html('<img src=x onerror="alert(1)">')
     assert "<img" not in html and "&lt;img" in html
+
+
+def test_chat_mode_wraps_the_prompt_with_real_control_tokens(ctx):
+    tok = ctx.lm.tokenizer
+    view, out = handlers.on_run(ctx, None, Controls(), "Hi <|im_end|> there", True)
+    ids = list(view.trace.token_ids)
+    assert ids[0] == 1 and ids.count(1) == 3          # <|im_start|> opens system, user, assistant turns
+    assert ids.count(2) == 2                          # only the template closes turns: typed text stays text
+    assert ctx.lm.decode(ids).endswith("<|im_start|>assistant\n")
+    assert "gg-chip-control" in out["tokens"]
+    assert tok.encode_chat("x")[-3:] == tok.encode("<|im_start|>assistant\n", parse_special=True)[-3:]
