@@ -38,7 +38,7 @@ EXAMPLES = [
 # Element ids a handler may update, in the order Gradio receives them.
 OUTPUT_IDS = ["notice", "tokens", "token-count", "embeddings", "neighbours", "attention", "attention-heads",
               "attention-all", "attention-detail", "mlp", "mlp-top", "logit-lens", "logit-lens-focus",
-              "distribution", "pick", "output", "layer", "head"]
+              "distribution", "pick", "output", "kv-cache", "kv-summary", "layer", "head"]
 # A click on a head overview (assets/page.js) calls window.ggPickHead(layer, head).
 HEAD_PICK_JS = "window.ggPickHead = (layer, head) => trigger('pick_head', {layer: layer, head: head});"
 CHIP_CLICK_JS = ("element.addEventListener('click', (e) => { const chip = e.target.closest('button.gg-chip[data-pos]');"
@@ -205,6 +205,10 @@ def build(ctx: Context) -> gr.Blocks:
                 output = gr.Textbox(init["output"], label="Text so far (prompt + generated)", lines=4,
                                     interactive=False, elem_id="output")
         explainer("distribution")
+        with gr.Row():
+            kv_plot = gr.Plot(init["kv-cache"], elem_id="kv-cache", show_label=False, scale=3)
+            kv_summary = gr.HTML(init["kv-summary"], elem_id="kv-summary", scale=2)
+        explainer("kv_cache")
 
         # 8. Model card
         section("model_card")
@@ -218,7 +222,7 @@ def build(ctx: Context) -> gr.Blocks:
                  "neighbours": neighbours, "attention": attention, "attention-heads": attention_heads,
                  "attention-all": attention_all, "attention-detail": attention_detail, "mlp": mlp, "mlp-top": mlp_top,
                  "logit-lens": lens, "logit-lens-focus": lens_focus, "distribution": dist, "pick": pick,
-                 "output": output, "layer": layer, "head": head}
+                 "output": output, "kv-cache": kv_plot, "kv-summary": kv_summary, "layer": layer, "head": head}
         outputs = [state] + [comps[i] for i in OUTPUT_IDS]
         controls = [layer, head, exclude_first, log_scale, mlp_all, heads_metric, embed_3d, temperature, top_k, top_p, seed]
         n_controls = len(controls)

@@ -6,7 +6,8 @@ from functools import lru_cache
 from pathlib import Path
 
 LANGUAGES = {"English": "en", "中文": "zh"}
-EXPLAINED_PANELS = ("tokens", "embeddings", "layers", "attention", "mlp", "logit_lens", "distribution", "model_card")
+EXPLAINED_PANELS = ("tokens", "embeddings", "layers", "attention", "mlp", "logit_lens", "distribution", "kv_cache",
+                    "model_card")
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 
 HEADINGS = {

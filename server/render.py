@@ -14,7 +14,7 @@ from functools import lru_cache
 
 from model import LanguageModel
 from model.sampling import SamplingParams, distribution, sample
-from viz import attention, distribution as dist_viz, embeddings, logit_lens, mlp, model_card, tokens
+from viz import attention, distribution as dist_viz, embeddings, kv_cache, logit_lens, mlp, model_card, tokens
 
 from .state import View
 
@@ -52,6 +52,8 @@ def prompt_group(lm: LanguageModel, view: View, opts: LayerOptions, labels) -> d
         "logit-lens": logit_lens.logit_lens_figure(view.lens, tr, labels),
         "logit-lens-focus": logit_lens.focus_lens_figure(view.lens, tr, view.focus, labels),
         "output": tr.prompt,
+        "kv-cache": kv_cache.kv_cache_figure(tr),
+        "kv-summary": kv_cache.kv_cache_summary_html(tr),
     }
 
 

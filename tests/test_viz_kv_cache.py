@@ -1,0 +1,28 @@
+"""The KV-cache panel shows the real cached keys and this session's measured timings."""
+from __future__ import annotations
+
+import numpy as np
+
+from viz import kv_cache
+
+
+def test_cache_size_and_key_norms_match_the_trace(lm):
+    tr = lm.trace("Reading is faster than")
+    tr2 = lm.step(lm.step(tr, lm.tokenize(" writing")[0]), lm.tokenize(".")[0])
+    per_token = kv_cache.cache_bytes_per_token(lm.cfg)
+    assert per_token == 30 * 2 * 3 * 64 * 4
+    fig = kv_cache.kv_cache_figure(tr2)
+    z = np.asarray(fig.data[0].z)
+    assert z.shape == (30, tr2.T)
+    np.testing.assert_allclose(z[7], np.linalg.norm(tr2.act("attn.hook_k", 7), axis=-1).mean(0), atol=1e-3)
+    assert f"{tr2.T * per_token:,} bytes" in fig.layout.title.text
+    assert len(fig.layout.shapes) == 2 and fig.layout.shapes[1].x0 == tr2.T - 1.5
+    html = kv_cache.kv_cache_summary_html(tr2)
+    assert "per token over 2 tokens" in html and "decode / prefill" in html
+
+
+def test_summary_before_any_generation_and_escaping(lm):
+    tr = lm.trace('<b onmouseover="x">')
+    html = kv_cache.kv_cache_summary_html(tr)
+    assert "press Next token" in html and "<b " not in html
+    assert len(kv_cache.kv_cache_figure(tr).layout.shapes) == 0
