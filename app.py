@@ -20,7 +20,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr  # noqa: E402
 
-from server import handlers  # noqa: E402
+from server import handlers, share  # noqa: E402
 from server.handlers import Context, Controls, Limits, notice_html  # noqa: E402
 from viz.attention import gqa_figure, worked_example  # noqa: E402
 from server.i18n import EXPLAINED_PANELS, LANGUAGES, explanation, heading, lang_code  # noqa: E402
@@ -38,7 +38,7 @@ EXAMPLES = [
 # Element ids a handler may update, in the order Gradio receives them.
 OUTPUT_IDS = ["notice", "tokens", "token-count", "embeddings", "neighbours", "attention", "attention-heads",
               "attention-all", "attention-detail", "mlp", "mlp-top", "logit-lens", "logit-lens-focus",
-              "distribution", "pick", "output", "kv-cache", "kv-summary", "layer", "head"]
+              "distribution", "pick", "output", "kv-cache", "kv-summary", "session-file", "layer", "head"]
 # A click on a head overview (assets/page.js) calls window.ggPickHead(layer, head).
 HEAD_PICK_JS = "window.ggPickHead = (layer, head) => trigger('pick_head', {layer: layer, head: head});"
 CHIP_CLICK_JS = ("element.addEventListener('click', (e) => { const chip = e.target.closest('button.gg-chip[data-pos]');"
@@ -205,10 +205,19 @@ def build(ctx: Context) -> gr.Blocks:
                 output = gr.Textbox(init["output"], label="Text so far (prompt + generated)", lines=4,
                                     interactive=False, elem_id="output")
         explainer("distribution")
+        section("kv_cache")
         with gr.Row():
             kv_plot = gr.Plot(init["kv-cache"], elem_id="kv-cache", show_label=False, scale=3)
             kv_summary = gr.HTML(init["kv-summary"], elem_id="kv-summary", scale=2)
         explainer("kv_cache")
+
+        # Export and share
+        with gr.Row(elem_classes=["gg-export"]):
+            export = gr.Button("Download this session (JSON)", elem_id="export", scale=0, min_width=260)
+            session_file = gr.File(label="Session file", elem_id="session-file", interactive=False, scale=1)
+            gr.Markdown("Every figure has a camera button (top right) that saves it as PNG. The address bar "
+                        "always holds this view (prompt, settings, layer, head, focus token): copy it to share.",
+                        elem_id="share-note")
 
         # 8. Model card
         section("model_card")
@@ -222,7 +231,8 @@ def build(ctx: Context) -> gr.Blocks:
                  "neighbours": neighbours, "attention": attention, "attention-heads": attention_heads,
                  "attention-all": attention_all, "attention-detail": attention_detail, "mlp": mlp, "mlp-top": mlp_top,
                  "logit-lens": lens, "logit-lens-focus": lens_focus, "distribution": dist, "pick": pick,
-                 "output": output, "kv-cache": kv_plot, "kv-summary": kv_summary, "layer": layer, "head": head}
+                 "output": output, "kv-cache": kv_plot, "kv-summary": kv_summary, "session-file": session_file,
+                 "layer": layer, "head": head}
         outputs = [state] + [comps[i] for i in OUTPUT_IDS]
         controls = [layer, head, exclude_first, log_scale, mlp_all, heads_metric, embed_3d, temperature, top_k, top_p, seed]
         n_controls = len(controls)
@@ -264,6 +274,34 @@ def build(ctx: Context) -> gr.Blocks:
         bind(seed.input, handlers.on_sampling, show_progress="hidden")
         bind(next_token.click, handlers.on_next_token, show_progress="minimal")
         bind_stream(generate.click, handlers.on_generate, n_tokens, show_progress="minimal")
+        bind(export.click, share.export_session)
+
+        # Opening a shared link replays its prompt and settings.
+        url_controls = [prompt, chat, temperature, top_k, top_p, seed]
+
+        def open_link(view, request: gr.Request):
+            params = dict(request.query_params) if request is not None else {}
+            if not any(k in params for k in share.URL_KEYS):
+                return [gr.skip()] * (len(outputs) + len(url_controls))
+            view = view or handlers.initial_view(ctx)
+            settings, problems = share.settings_from_query(params, cfg.n_layer, cfg.n_head)
+            try:
+                c = Controls.from_page(ctx.lm, settings.get("layer", 0), settings.get("head", 0), False, False, False,
+                                       "sink", False, settings.get("t", 1.0), settings.get("k", 0),
+                                       settings.get("p", 1.0), settings.get("seed", 0))
+                text = settings.get("prompt", ctx.default_prompt)
+                view, out = handlers.on_run(ctx, view, c, text, settings["chat"])
+                if "focus" in settings and 0 <= settings["focus"] < view.T:
+                    view, focus_out = handlers.on_focus(ctx, view, c, settings["focus"])
+                    out.update(focus_out)
+                out.update(layer=c.layer, head=c.head)
+                if problems:
+                    out["notice"] = notice_html("Some link settings were not valid and were ignored: " + ", ".join(problems), "info")
+                extra = [text, settings["chat"], c.temperature, c.top_k, c.top_p, c.seed]
+            except Exception as e:  # noqa: BLE001 - a bad link must not break the page
+                return respond(ctx, view, e) + [gr.skip()] * len(url_controls)
+            return respond(ctx, view, (view, out)) + extra
+        demo.load(open_link, [state], outputs + url_controls, api_visibility="private")
 
         # Chip clicks arrive as a custom event carrying the chip's position.
         # Chip clicks and head picks arrive as custom events whose data Gradio hands over as EventData

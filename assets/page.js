@@ -40,4 +40,36 @@
     }
   }
   setInterval(bindHeadClicks, 400);
+
+  // Keep the address bar in step with the page so that the link reopens the same view.
+  function valueOf(selector) {
+    const el = document.querySelector(selector);
+    return el ? el.value : null;
+  }
+  function syncUrl() {
+    const prompt = valueOf("#prompt textarea");
+    if (prompt === null) return;
+    const focus = document.querySelector("#tokens button.gg-chip-focus");
+    const chat = document.querySelector("#chat input[type=checkbox]");
+    const state = {
+      prompt: prompt, chat: chat && chat.checked ? "1" : null,
+      t: valueOf("#temperature input[type=number]"), k: valueOf("#top-k input[type=number]"),
+      p: valueOf("#top-p input[type=number]"), seed: valueOf("#seed input"),
+      layer: valueOf("#layer input[type=number]"), head: valueOf("#head input[type=number]"),
+      focus: focus ? focus.dataset.pos : null,
+    };
+    const params = new URLSearchParams();
+    for (const [key, value] of Object.entries(state)) if (value !== null && value !== "") params.set(key, value);
+    const query = "?" + params.toString();
+    if (query !== window.location.search) history.replaceState(null, "", query + window.location.hash);
+  }
+  // Start only once the person acts: until then the address may still hold a shared link that the
+  // page is about to replay, and overwriting it would replay the defaults instead.
+  let syncing = false;
+  function startSync() {
+    if (syncing) return;
+    syncing = true;
+    setInterval(syncUrl, 700);
+  }
+  for (const type of ["pointerdown", "keydown", "input"]) document.addEventListener(type, startSync, true);
 })();

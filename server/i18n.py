@@ -18,6 +18,7 @@ HEADINGS = {
     "mlp": {"en": "5 · MLP", "zh": "5 · MLP（前馈网络）"},
     "logit_lens": {"en": "6 · Logit lens: the prediction forming", "zh": "6 · Logit 透镜：预测如何逐层形成"},
     "distribution": {"en": "7 · Next token: distribution and sampling", "zh": "7 · 下一个词元：分布与采样"},
+    "kv_cache": {"en": "7b · Generation and the KV cache", "zh": "7b · 生成与 KV 缓存"},
     "model_card": {"en": "8 · The model", "zh": "8 · 模型信息"},
 }
 

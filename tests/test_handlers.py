@@ -108,3 +108,23 @@ def test_chat_mode_wraps_the_prompt_with_real_control_tokens(ctx):
     assert ctx.lm.decode(ids).endswith("<|im_start|>assistant\n")
     assert "gg-chip-control" in out["tokens"]
     assert tok.encode_chat("x")[-3:] == tok.encode("<|im_start|>assistant\n", parse_special=True)[-3:]
+
+
+def test_session_export_holds_what_the_panels_showed(ctx, view):
+    import json
+    from server import share
+    c = Controls(layer=3, head=4, temperature=0.5)
+    _, out = share.export_session(ctx, view, c)
+    data = json.loads(open(out["session-file"], encoding="utf-8").read())
+    assert data["prompt"] == view.trace.prompt and [t["id"] for t in data["tokens"]] == list(view.trace.token_ids)
+    assert data["settings"]["layer"] == 3 and data["attention"]["kv_head"] == 1
+    assert len(data["attention"]["pattern"]) == view.T
+    assert data["next_token"][0]["id"] == int(view.trace.logits[-1].argmax())
+    assert abs(sum(t["probability"] for t in data["next_token"]) - 1) < 0.5
+
+
+def test_link_settings_are_checked():
+    from server.share import settings_from_query
+    got, problems = settings_from_query({"prompt": "hi", "t": "0.5", "layer": "99", "head": "x", "chat": "1"}, 30, 9)
+    assert got["prompt"] == "hi" and got["t"] == 0.5 and got["chat"] and "layer" not in got and "head" not in got
+    assert len(problems) == 2

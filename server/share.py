@@ -1,0 +1,83 @@
+"""Export and share: the session as a JSON file, and the page state as URL query parameters.
+
+The URL carries prompt, chat, t (temperature), k (top-k), p (top-p), seed, layer, head and focus;
+assets/page.js keeps the address bar in step with the page, and opening such a link replays it.
+"""
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from model.sampling import distribution, records
+
+from .handlers import Context, Controls
+from .state import View
+
+URL_KEYS = ("prompt", "chat", "t", "k", "p", "seed", "layer", "head", "focus")
+
+
+def session_record(ctx: Context, view: View, c: Controls) -> dict:
+    """Everything the panels showed, as plain JSON-ready data."""
+    tr, lm = view.trace, ctx.lm
+    dist = distribution(tr.logits[-1], c.sampling)
+    pattern = tr.act("attn.hook_pattern", c.layer)[c.head].astype(np.float32)
+    post = tr.act("mlp.hook_post", c.layer)[view.focus].astype(np.float32)
+    top_neurons = np.argsort(-np.abs(post), kind="stable")[:15]
+    focus_row = [int(i) for i in view.neighbours.query_ids].index(tr.token_ids[view.focus])
+    lens = view.lens
+    return {
+        "glassgpt": 1,
+        "exported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "model": {"name": lm.cfg.name, **lm.cfg.to_dict(), "device": tr.device, "dtype": tr.dtype},
+        "prompt": tr.prompt,
+        "settings": {"temperature": c.temperature, "top_k": c.top_k, "top_p": c.top_p, "seed": c.seed,
+                     "layer": c.layer, "head": c.head, "focus": view.focus},
+        "tokens": [{"position": i, "id": p.id, "text": p.text, "bytes_hex": p.raw.hex(), "control": p.is_special,
+                    "partial_character": p.is_partial, "generated": i >= tr.n_prompt}
+                   for i, p in enumerate(tr.pieces)],
+        "next_token": [{"id": r.id, "token": lm.decode([r.id]), "logit": r.logit, "probability_before_cuts": r.prob_t,
+                        "kept": r.kept, "probability": r.prob} for r in records(dist, 20)],
+        "entropy_bits": dist.entropy_bits,
+        "logit_lens": {"positions": list(lens.positions), "layers": list(lens.layer_labels),
+                       "top_token": [[lm.decode([int(i)]) for i in row] for row in lens.top_ids[:, :, 0]],
+                       "top_probability": np.round(lens.top_probs[:, :, 0], 6).tolist(),
+                       "final_token_rank": lens.target_ranks.tolist()},
+        "attention": {"layer": c.layer, "head": c.head, "kv_head": lm.cfg.kv_head_of(c.head),
+                      "pattern": np.round(pattern, 5).tolist()},
+        "mlp_top_neurons": {"layer": c.layer, "position": view.focus,
+                            "neurons": [{"neuron": int(n), "activation": float(post[n])} for n in top_neurons]},
+        "embedding_neighbours": {"position": view.focus,
+                                 "neighbours": [{"id": int(i), "token": lm.decode([int(i)]), "cosine": float(s)}
+                                                for i, s in zip(view.neighbours.neighbour_ids[focus_row],
+                                                                view.neighbours.cosine[focus_row])]},
+    }
+
+
+def export_session(ctx: Context, view: View, c: Controls) -> tuple[View, dict]:
+    folder = Path(tempfile.mkdtemp(prefix="glassgpt-"))
+    path = folder / "glassgpt-session.json"
+    path.write_text(json.dumps(session_record(ctx, view, c), ensure_ascii=False, indent=1), encoding="utf-8")
+    return view, {"session-file": str(path), "notice": ""}
+
+
+def settings_from_query(params: dict, n_layer: int, n_head: int) -> tuple[dict, list[str]]:
+    """Query parameters -> (page settings, problems). Bad values are skipped, each named in a problem."""
+    out, problems = {}, []
+    casts = {"t": float, "k": int, "p": float, "seed": int, "layer": int, "head": int, "focus": int}
+    for key, cast in casts.items():
+        if key in params:
+            try:
+                out[key] = cast(params[key])
+            except (TypeError, ValueError):
+                problems.append(f"{key}={params[key]!r}")
+    if "prompt" in params:
+        out["prompt"] = str(params["prompt"])
+    out["chat"] = str(params.get("chat", "")).lower() in ("1", "true", "yes")
+    for key, hi in (("layer", n_layer - 1), ("head", n_head - 1)):
+        if key in out and not 0 <= out[key] <= hi:
+            problems.append(f"{key}={out.pop(key)}")
+    return out, problems
