@@ -284,23 +284,11 @@ def build(ctx: Context) -> gr.Blocks:
             if not any(k in params for k in share.URL_KEYS):
                 return [gr.skip()] * (len(outputs) + len(url_controls))
             view = view or handlers.initial_view(ctx)
-            settings, problems = share.settings_from_query(params, cfg.n_layer, cfg.n_head)
             try:
-                c = Controls.from_page(ctx.lm, settings.get("layer", 0), settings.get("head", 0), False, False, False,
-                                       "sink", False, settings.get("t", 1.0), settings.get("k", 0),
-                                       settings.get("p", 1.0), settings.get("seed", 0))
-                text = settings.get("prompt", ctx.default_prompt)
-                view, out = handlers.on_run(ctx, view, c, text, settings["chat"])
-                if "focus" in settings and 0 <= settings["focus"] < view.T:
-                    view, focus_out = handlers.on_focus(ctx, view, c, settings["focus"])
-                    out.update(focus_out)
-                out.update(layer=c.layer, head=c.head)
-                if problems:
-                    out["notice"] = notice_html("Some link settings were not valid and were ignored: " + ", ".join(problems), "info")
-                extra = [text, settings["chat"], c.temperature, c.top_k, c.top_p, c.seed]
+                view, out, page_values = share.on_open_link(ctx, view, params)
             except Exception as e:  # noqa: BLE001 - a bad link must not break the page
                 return respond(ctx, view, e) + [gr.skip()] * len(url_controls)
-            return respond(ctx, view, (view, out)) + extra
+            return respond(ctx, view, (view, out)) + [page_values[k] for k in ("prompt", "chat", "t", "k", "p", "seed")]
         demo.load(open_link, [state], outputs + url_controls, api_visibility="private")
 
         # Chip clicks arrive as a custom event carrying the chip's position.

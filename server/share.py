@@ -14,7 +14,8 @@ import numpy as np
 
 from model.sampling import distribution, records
 
-from .handlers import Context, Controls
+from . import handlers
+from .handlers import Context, Controls, notice_html
 from .state import View
 
 URL_KEYS = ("prompt", "chat", "t", "k", "p", "seed", "layer", "head", "focus")
@@ -81,3 +82,25 @@ def settings_from_query(params: dict, n_layer: int, n_head: int) -> tuple[dict, 
         if key in out and not 0 <= out[key] <= hi:
             problems.append(f"{key}={out.pop(key)}")
     return out, problems
+
+
+def on_open_link(ctx: Context, view: View, params: dict) -> tuple[View, dict, dict]:
+    """Replay a shared link: run its prompt with its settings. -> (view, outputs, control values)."""
+    cfg = ctx.lm.cfg
+    settings, problems = settings_from_query(params, cfg.n_layer, cfg.n_head)
+    c = Controls.from_page(ctx.lm, settings.get("layer", 0), settings.get("head", 0), False, False, False, "sink",
+                           False, settings.get("t", 1.0), settings.get("k", 0), settings.get("p", 1.0),
+                           settings.get("seed", 0))
+    text = settings.get("prompt", ctx.default_prompt)
+    view, out = handlers.on_run(ctx, view, c, text, settings["chat"])
+    if "focus" in settings:
+        if 0 <= settings["focus"] < view.T:
+            view, focus_out = handlers.on_focus(ctx, view, c, settings["focus"])
+            out.update(focus_out)
+        else:
+            problems.append(f"focus={settings['focus']}")
+    out.update(layer=c.layer, head=c.head)
+    if problems:
+        out["notice"] = notice_html("Some link settings were not valid and were ignored: " + ", ".join(problems), "info")
+    values = {"prompt": text, "chat": settings["chat"], "t": c.temperature, "k": c.top_k, "p": c.top_p, "seed": c.seed}
+    return view, out, values

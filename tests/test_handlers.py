@@ -128,3 +128,11 @@ def test_link_settings_are_checked():
     got, problems = settings_from_query({"prompt": "hi", "t": "0.5", "layer": "99", "head": "x", "chat": "1"}, 30, 9)
     assert got["prompt"] == "hi" and got["t"] == 0.5 and got["chat"] and "layer" not in got and "head" not in got
     assert len(problems) == 2
+
+
+def test_open_link_replays_prompt_and_settings(ctx):
+    from server.share import on_open_link
+    view, out, values = on_open_link(ctx, handlers.initial_view(ctx),
+                                     {"prompt": "The dog ran", "t": "0.3", "layer": "4", "focus": "1", "head": "oops"})
+    assert view.trace.prompt == "The dog ran" and view.focus == 1 and out["layer"] == 4
+    assert values["t"] == 0.3 and "head=" in out["notice"]
