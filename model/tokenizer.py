@@ -1,8 +1,11 @@
-"""Byte-level BPE tokenizer rebuilt from a GGUF file's own vocabulary.
+"""Byte-level BPE tokenizer rebuilt from a GGUF file's own vocabulary, or from a Hugging Face
+GPT-2 directory (vocab.json + merges.txt, or tokenizer.json).
 
-It reproduces llama.cpp's tokenizer for `tokenizer.ggml.model = gpt2` with the `smollm`
+From a GGUF it reproduces llama.cpp's tokenizer for `tokenizer.ggml.model = gpt2` with the `smollm`
 pre-tokenizer: every numeric character is split off on its own, then the GPT-2 regex splits
-the rest, then BPE merges run inside each piece. The `tokenizers` library does the BPE; this
+the rest, then BPE merges run inside each piece. From a Hugging Face GPT-2 directory it is GPT-2's
+own: the GPT-2 regex (byte-level, no prefix space), BPE merges, `<|endoftext|>` as the special and
+end-of-sequence token, and no chat template. The `tokenizers` library does the BPE; this
 module adds what a visualizer needs: exact bytes per token, printable labels, and the chat layout.
 
 Depends only on the standard library and `tokenizers` (no torch, no UI code).
@@ -14,6 +17,7 @@ import operator
 import re
 import unicodedata
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Iterable
 
 from tokenizers import AddedToken, decoders, models, pre_tokenizers
@@ -91,11 +95,15 @@ def _default_system(template: str | None) -> str | None:
 
 
 class Tokenizer:
-    """Tokenizer matching llama.cpp on the GGUF it was built from. Build with from_gguf_reader()
-    or from_json(); the constructor takes an already configured `tokenizers.Tokenizer`."""
+    """Tokenizer matching llama.cpp on the GGUF it was built from, or Hugging Face's GPT-2 tokenizer
+    on the files it was built from. Build with from_gguf_reader(), from_hf_directory() or
+    from_json(); the constructor takes an already configured `tokenizers.Tokenizer`.
+
+    has_chat is False for a model without a chat layout (GPT-2): chat_prompt() and encode_chat()
+    then raise ValueError instead of wrapping text in a template the model never saw."""
 
     def __init__(self, hf: _HFTokenizer, *, special_ids: Iterable[int], eos_ids: Iterable[int],
-                 bos_id: int | None, add_bos: bool, chat_template: str | None):
+                 bos_id: int | None, add_bos: bool, chat_template: str | None, has_chat: bool = True):
         # Text such as "<|im_start|>" typed by a user stays plain text; parse_special splits
         # control tokens out by hand (below), so this flag never has to be toggled per call
         # (toggling it would not be thread-safe).
@@ -107,7 +115,8 @@ class Tokenizer:
         self.bos_id: int | None = None if bos_id is None else int(bos_id)
         self.add_bos: bool = bool(add_bos)
         self.chat_template: str | None = chat_template
-        self.default_system: str | None = _default_system(chat_template)
+        self.has_chat: bool = bool(has_chat)
+        self.default_system: str | None = _default_system(chat_template) if self.has_chat else None
 
         vocab = hf.get_vocab(with_added_tokens=True)
         strings = [""] * self.vocab_size
@@ -170,6 +179,76 @@ class Tokenizer:
                    add_bos=bool(field("tokenizer.ggml.add_bos_token", False)),
                    chat_template=field("tokenizer.chat_template"))
 
+    @classmethod
+    def from_hf_directory(cls, directory: str | Path, extra_eos_ids: Iterable[int] = ()) -> "Tokenizer":
+        """GPT-2's tokenizer from a Hugging Face model directory: vocab.json + merges.txt when
+        present, else tokenizer.json (which must describe a byte-level BPE without prefix space).
+        Special tokens: `<|endoftext|>` and every token the files mark special; `<|endoftext|>` and
+        extra_eos_ids (e.g. the config's eos_token_id) end a generation. No chat template."""
+        d = Path(directory)
+        special: dict[str, int] = {}             # text -> id of every special token
+        if (d / "vocab.json").is_file() and (d / "merges.txt").is_file():
+            vocab = json.loads((d / "vocab.json").read_text(encoding="utf-8"))
+            lines = (d / "merges.txt").read_text(encoding="utf-8").split("\n")
+            merges = []
+            for n, line in enumerate(lines, start=1):
+                line = line.rstrip("\r")
+                if not line or (n == 1 and line.startswith("#version")):
+                    continue
+                parts = line.split(" ")
+                if len(parts) != 2:
+                    raise ValueError(f"{d / 'merges.txt'} line {n} is not two tokens separated by a space: {line!r}")
+                merges.append((parts[0], parts[1]))
+        elif (d / "tokenizer.json").is_file():
+            spec = json.loads((d / "tokenizer.json").read_text(encoding="utf-8"))
+            model, pre = spec.get("model") or {}, spec.get("pre_tokenizer") or {}
+            if model.get("type") != "BPE":
+                raise ValueError(f"{d / 'tokenizer.json'} is a {model.get('type')!r} tokenizer; only byte-level BPE "
+                                 "(GPT-2's) is supported")
+            if pre.get("type") != "ByteLevel" or pre.get("add_prefix_space") or pre.get("use_regex") is False:
+                raise ValueError(f"{d / 'tokenizer.json'} does not use GPT-2's pre-tokenizer (ByteLevel with the GPT-2 "
+                                 f"regex, no prefix space); found {json.dumps(pre)[:200]}")
+            vocab = model.get("vocab") or {}
+            merges = [tuple(m.split(" ", 1)) if isinstance(m, str) else tuple(m) for m in model.get("merges") or []]
+            special.update({t["content"]: int(t["id"]) for t in spec.get("added_tokens") or [] if t.get("special")})
+        else:
+            raise ValueError(f"{d} has no tokenizer: expected vocab.json and merges.txt, or tokenizer.json")
+        config_file = d / "tokenizer_config.json"
+        if config_file.is_file():
+            added = json.loads(config_file.read_text(encoding="utf-8")).get("added_tokens_decoder") or {}
+            special.update({t["content"]: int(i) for i, t in added.items() if isinstance(t, dict) and t.get("special")})
+        if "<|endoftext|>" in vocab:
+            special.setdefault("<|endoftext|>", int(vocab["<|endoftext|>"]))
+        return cls.from_vocab_merges(vocab, merges, special, extra_eos_ids=extra_eos_ids, source=str(d))
+
+    @classmethod
+    def from_vocab_merges(cls, vocab: dict[str, int], merges: list[tuple[str, str]], special: dict[str, int],
+                          extra_eos_ids: Iterable[int] = (), source: str = "the vocabulary") -> "Tokenizer":
+        """GPT-2 byte-level BPE from a vocabulary (byte-level token string -> id), its merges and
+        the special tokens (text -> id; ids beyond the vocabulary are added at those ids)."""
+        vocab = {str(t): int(i) for t, i in vocab.items()}
+        for text, i in special.items():
+            if vocab.setdefault(text, i) != i:
+                raise ValueError(f"{source}: special token {text!r} has id {i} but the vocabulary gives it {vocab[text]}")
+        ids = sorted(vocab.values())
+        if ids != list(range(len(ids))):
+            raise ValueError(f"{source}: token ids must be 0..{len(ids) - 1} without gaps or repeats")
+        special_ids = set(special.values())
+        for text, i in vocab.items():
+            if i not in special_ids and any(c not in _CHAR_TO_BYTE for c in text):
+                raise ValueError(f"{source}: token {text!r} (id {i}) is not byte-level encoded; "
+                                 "only GPT-2 style byte-level vocabularies are supported")
+        if not merges:
+            raise ValueError(f"{source}: the BPE merges are empty")
+        hf = _HFTokenizer(models.BPE(vocab=vocab, merges=[tuple(m) for m in merges]))
+        hf.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+        hf.decoder = decoders.ByteLevel()
+        hf.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in sorted(special, key=special.get)])
+        eos = {special["<|endoftext|>"]} if "<|endoftext|>" in special else set()
+        eos |= {int(i) for i in extra_eos_ids if 0 <= int(i) < len(vocab)}
+        return cls(hf, special_ids=special.values(), eos_ids=eos, bos_id=special.get("<|endoftext|>"),
+                   add_bos=False, chat_template=None, has_chat=False)
+
     def to_json(self) -> str:
         """Everything needed to rebuild this tokenizer without the GGUF (for a load cache)."""
         return json.dumps({
@@ -180,6 +259,7 @@ class Tokenizer:
             "bos_id": self.bos_id,
             "add_bos": self.add_bos,
             "chat_template": self.chat_template,
+            "has_chat": self.has_chat,
         }, ensure_ascii=False)
 
     @classmethod
@@ -189,7 +269,7 @@ class Tokenizer:
             raise ValueError(f"tokenizer cache has format {d.get('format')!r}, expected {_JSON_FORMAT}; rebuild it")
         return cls(_HFTokenizer.from_str(d["tokenizers_json"]), special_ids=d["special_ids"],
                    eos_ids=d["eos_ids"], bos_id=d["bos_id"], add_bos=d["add_bos"],
-                   chat_template=d["chat_template"])
+                   chat_template=d["chat_template"], has_chat=d.get("has_chat", True))
 
     # ---- encoding / decoding ---------------------------------------------------------------
     def encode(self, text: str, parse_special: bool = False) -> list[int]:
@@ -264,7 +344,10 @@ class Tokenizer:
     def chat_prompt(self, user_text: str, system: str | None = None) -> str:
         """The GGUF chat template's layout (ChatML) for one user turn, ready for the assistant:
         <|im_start|>system\\n...<|im_end|>\\n<|im_start|>user\\n...<|im_end|>\\n<|im_start|>assistant\\n
-        With system=None the template's default system message is used."""
+        With system=None the template's default system message is used. Raises ValueError for a
+        model without a chat template (has_chat False, e.g. GPT-2)."""
+        if not self.has_chat:
+            raise ValueError("this model has no chat template: it continues plain text (turn chat mode off)")
         if not isinstance(user_text, str) or not (system is None or isinstance(system, str)):
             raise ValueError("chat_prompt() needs str arguments")
         if system is None:
@@ -274,10 +357,12 @@ class Tokenizer:
 
     def encode_chat(self, user_text: str, system: str | None = None) -> list[int]:
         """Ids of chat_prompt(user_text): the template's control tokens are real, while control-token
-        text typed by the user stays plain text (a user cannot open or close a turn by typing it)."""
+        text typed by the user stays plain text (a user cannot open or close a turn by typing it).
+        Raises ValueError for a model without a chat template."""
         marker = "\x00USER\x00"
         before, after = self.chat_prompt(marker, system).split(marker)
         return self.encode(before, parse_special=True) + self.encode(user_text) + self.encode(after, parse_special=True)
 
     def __repr__(self) -> str:
-        return f"Tokenizer(vocab_size={self.vocab_size}, special={len(self.special_ids)}, eos={sorted(self.eos_ids)})"
+        return (f"Tokenizer(vocab_size={self.vocab_size}, special={len(self.special_ids)}, eos={sorted(self.eos_ids)}"
+                f"{'' if self.has_chat else ', no chat template'})")
