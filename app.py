@@ -36,7 +36,7 @@ EXAMPLES = [
     "When Mary and John went to the store, John gave a drink to",
 ]
 # Element ids a handler may update, in the order Gradio receives them.
-OUTPUT_IDS = ["notice", "tokens", "token-count", "embeddings", "neighbours", "attention", "attention-heads",
+OUTPUT_IDS = ["notice", "tokens", "token-count", "embeddings", "neighbours", "positions", "attention", "attention-heads",
               "attention-all", "attention-detail", "mlp", "mlp-top", "logit-lens", "logit-lens-focus",
               "distribution", "pick", "output", "kv-cache", "kv-summary", "session-file", "layer", "head"]
 # A click on a head overview (assets/page.js) calls window.ggPickHead(layer, head).
@@ -47,7 +47,8 @@ CHIP_CLICK_JS = ("element.addEventListener('click', (e) => { const chip = e.targ
 
 def parse_args(argv=None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description="GlassGPT: see a transformer think, live.")
-    ap.add_argument("--model", help="a local Llama-family GGUF file to run instead of the bundled SmolLM2-135M-Instruct")
+    ap.add_argument("--model", help="a local Llama-family GGUF file, or a local Hugging Face GPT-2 directory, "
+                    "to run instead of the bundled SmolLM2-135M-Instruct")
     ap.add_argument("--device", default="auto", help="auto (CUDA when present, else CPU), cpu, or cuda")
     ap.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
                     help="address to bind (default 127.0.0.1, or $GRADIO_SERVER_NAME); other addresses expose the app")
@@ -125,7 +126,8 @@ def build(ctx: Context) -> gr.Blocks:
                 gr.Examples(EXAMPLES, inputs=[prompt], label="Examples")
             with gr.Column(scale=1, min_width=200):
                 run = gr.Button("Run", variant="primary", elem_id="run")
-                chat = gr.Checkbox(False, label="Chat mode (wrap in the chat template)", elem_id="chat")
+                chat = gr.Checkbox(False, label="Chat mode (wrap in the chat template)", elem_id="chat",
+                                   interactive=ctx.lm.tokenizer.has_chat)
                 token_count = gr.Markdown(init["token-count"], elem_id="token-count")
         tokens = gr.HTML(init["tokens"], elem_id="tokens", js_on_load=CHIP_CLICK_JS)
         explainer("tokens")
@@ -140,6 +142,8 @@ def build(ctx: Context) -> gr.Blocks:
                 neighbours = gr.HTML(init["neighbours"], elem_id="neighbours")
                 gr.Markdown(ctx.static["position-note"], elem_id="position-note")
                 explainer("embeddings")
+        # Learned position vectors exist only in the GPT-2 family; RoPE models rotate q and k instead.
+        position_plot = gr.Plot(init.get("positions"), elem_id="positions", show_label=False, visible=not cfg.uses_rope)
 
         # 3. The layer stepper every layer-dependent panel follows (sticky while scrolling)
         section("layers")
@@ -228,7 +232,7 @@ def build(ctx: Context) -> gr.Blocks:
 
         # ---- wiring -------------------------------------------------------------------------------
         comps = {"notice": notice, "tokens": tokens, "token-count": token_count, "embeddings": embeddings,
-                 "neighbours": neighbours, "attention": attention, "attention-heads": attention_heads,
+                 "neighbours": neighbours, "positions": position_plot, "attention": attention, "attention-heads": attention_heads,
                  "attention-all": attention_all, "attention-detail": attention_detail, "mlp": mlp, "mlp-top": mlp_top,
                  "logit-lens": lens, "logit-lens-focus": lens_focus, "distribution": dist, "pick": pick,
                  "output": output, "kv-cache": kv_plot, "kv-summary": kv_summary, "session-file": session_file,

@@ -12,7 +12,8 @@ from .sampling import SamplingParams, distribution
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m model", description=__doc__)
     ap.add_argument("prompt")
-    ap.add_argument("--model", help="a local Llama-family GGUF file (default: the bundled SmolLM2-135M-Instruct)")
+    ap.add_argument("--model", help="a local Llama-family GGUF file or Hugging Face GPT-2 directory "
+                    "(default: the bundled SmolLM2-135M-Instruct)")
     ap.add_argument("--device", default="auto", help="auto, cpu or cuda")
     ap.add_argument("--temperature", type=float, default=1.0)
     args = ap.parse_args(argv)

@@ -14,7 +14,7 @@ from functools import lru_cache
 
 from model import LanguageModel
 from model.sampling import SamplingParams, distribution, sample
-from viz import attention, distribution as dist_viz, embeddings, kv_cache, logit_lens, mlp, model_card, tokens
+from viz import attention, distribution as dist_viz, embeddings, kv_cache, logit_lens, mlp, model_card, positions, tokens
 
 from .state import View
 
@@ -42,9 +42,16 @@ def token_count_text(view: View, max_tokens: int) -> str:
     return f"**{tr.n_prompt} prompt tokens**{extra} · limit {max_tokens} · focus: position {view.focus}"
 
 
+@lru_cache(maxsize=4)
+def position_table(lm: LanguageModel):
+    """The learned position vectors (GPT-2 family), or None for a RoPE model."""
+    return None if lm.net.pos_embed is None else lm.net.pos_embed.weight.detach().float().cpu().numpy()
+
+
 def prompt_group(lm: LanguageModel, view: View, opts: LayerOptions, labels) -> dict:
     tr = view.trace
-    return {
+    extra = {} if lm.cfg.uses_rope else {"positions": positions.position_embedding_figure(tr, position_table(lm))}
+    return extra | {
         "tokens": tokens.token_chips_html(tr, view.focus),
         "embeddings": embeddings.embedding_figure(view.neighbours, tr, view.focus, dims=3 if opts.embed_3d else 2, labels=labels),
         "neighbours": embeddings.neighbour_table_html(view.neighbours, tr, view.focus, labels),

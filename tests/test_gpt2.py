@@ -325,3 +325,18 @@ def test_unsupported_checkpoints_are_refused_clearly(hf_dirs, tmp_path):
     from model.bundled import ModelFileError
     with pytest.raises(ModelFileError, match="without config.json"):
         load_model(tmp_path, device="cpu")
+
+
+def test_every_panel_adapts_to_gpt2(lms):
+    """The page's handlers on a GPT-2 model: the position view appears, GQA notes disappear."""
+    from server import handlers
+    from server.handlers import Context, Controls, Limits
+    ctx = Context(lms["tied"], Limits(max_prompt_tokens=40, max_new_tokens=4, max_context=60))
+    view, out = handlers.on_run(ctx, None, Controls(), "hello world")
+    assert out["positions"] is not None and out["notice"] == ""
+    assert "grouped" not in ctx.static["model-card"].lower()
+    assert "learned" in ctx.static["position-note"].lower()
+    view2, out2 = handlers.on_next_token(ctx, view, Controls(temperature=0))
+    assert view2.T == view.T + 1 and "positions" in out2
+    with pytest.raises(ValueError, match="chat template"):
+        handlers.on_run(ctx, None, Controls(), "hi", True)
