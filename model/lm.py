@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from . import bundled, load_cache
+from .ablation import Ablation
 from .config import ModelConfig
 from .names import act_name, split_name
 from .sampling import SamplingParams, distribution, sample
@@ -136,31 +137,47 @@ class LanguageModel:
             return self.net(x)[0].float().cpu().numpy()
 
     @torch.inference_mode()
-    def _run(self, ids: list[int], pos0: int = 0, cache: KVCache | None = None, last_only: bool = False):
+    def _run(self, ids: list[int], pos0: int = 0, cache: KVCache | None = None, last_only: bool = False,
+             ablate: Ablation | None = None):
         rec = _Recorder()
-        with self._lock:
+        editors = ablate.editors(self.cfg) if ablate is not None else None
+        with self._lock:      # editors, like the recorder, are attached only while this pass runs
             self.net.attach(rec, self._record_names)
+            self.net.attach_editors(editors)
             try:
                 self.net(torch.tensor([ids], device=self.device), pos0, cache, last_only)
             finally:
+                self.net.attach_editors(None)
                 self.net.attach(None)
         return rec.arrays
 
-    def trace(self, prompt: str | Sequence[int], parse_special: bool = False) -> Trace:
-        """Run the model on a prompt (text or ids) and keep every activation."""
+    def trace(self, prompt: str | Sequence[int], parse_special: bool = False,
+              ablate: Ablation | None = None) -> Trace:
+        """Run the model on a prompt (text or ids) and keep every activation. `ablate`: heads and
+        MLP neurons to switch off (model.ablation); the trace then records the ablated run, and
+        an empty ablation gives exactly the plain trace."""
         ids, text = self._ids_and_prompt(prompt, parse_special)
+        ablate = self._check_ablation(ablate)
         t0 = time.perf_counter()
-        arrays = self._run(ids)
-        return self._make_trace(text, ids, arrays, n_prompt=len(ids),
+        arrays = self._run(ids, ablate=ablate)
+        return self._make_trace(text, ids, arrays, n_prompt=len(ids), ablation=ablate,
                                 timings={"forward_s": time.perf_counter() - t0, "forward_tokens": len(ids)})
 
-    def _make_trace(self, prompt: str, ids: list[int], arrays: dict, n_prompt: int, timings: dict) -> Trace:
+    def _check_ablation(self, ablate) -> Ablation | None:
+        if ablate is None:
+            return None
+        if not isinstance(ablate, Ablation):
+            raise ValueError(f"ablate must be a model.ablation.Ablation, got {type(ablate).__name__}")
+        return None if ablate.empty else ablate.validate(self.cfg)
+
+    def _make_trace(self, prompt: str, ids: list[int], arrays: dict, n_prompt: int, timings: dict,
+                    ablation: Ablation | None = None) -> Trace:
         pieces = tuple(self.tokenizer.pieces(ids))
         tokens = tuple(p.text if not p.is_partial else p.display for p in pieces)
         return Trace(prompt=prompt, token_ids=tuple(ids), tokens=tokens, pieces=pieces, config=self.cfg,
                      acts=Activations(arrays, self.cfg.n_layer), device=str(self.device),
                      dtype=str(next(self.net.parameters()).dtype).replace("torch.", ""),
-                     n_prompt=n_prompt, timings=timings)
+                     n_prompt=n_prompt, timings=timings, ablation=ablation)
 
     # ---- generation with a KV cache --------------------------------------------------------------
     def cache_from_trace(self, trace: Trace, extra: int) -> KVCache:
@@ -181,13 +198,14 @@ class LanguageModel:
         if cache is None or cache.length != trace.T:
             cache = self.cache_from_trace(trace, extra=1)
         t0 = time.perf_counter()
-        delta = self._run([token_id], pos0=trace.T, cache=cache)
+        delta = self._run([token_id], pos0=trace.T, cache=cache, ablate=trace.ablation)   # an ablated run stays ablated
         dt = time.perf_counter() - t0
         ids = list(trace.token_ids) + [token_id]
         arrays = merge_position(trace.acts.stored, delta, self.cfg.n_layer)
         timings = dict(trace.timings, last_step_s=dt, decode_s=trace.timings.get("decode_s", 0.0) + dt,
                        decode_tokens=trace.timings.get("decode_tokens", 0) + 1)
-        return self._make_trace(trace.prompt + self.decode([token_id]), ids, arrays, trace.n_prompt, timings)
+        return self._make_trace(trace.prompt + self.decode([token_id]), ids, arrays, trace.n_prompt, timings,
+                                ablation=trace.ablation)
 
     def next_token(self, trace: Trace, params: SamplingParams) -> int:
         """The token the sampler picks after the trace's last position."""
@@ -233,16 +251,22 @@ class LanguageModel:
     # ---- logit lens ------------------------------------------------------------------------------
     @torch.inference_mode()
     def logit_lens(self, trace: Trace, positions: Sequence[int] | None = None, k: int = 5,
-                   known: LogitLens | None = None) -> LogitLens:
+                   known: LogitLens | None = None, targets: Sequence[int] | None = None) -> LogitLens:
         """Read the residual stream with the final norm and unembedding, for the positions asked
         (default: all) and every layer. Costs (L+1) x V x C multiply-adds per position: ask only
         for the positions on screen. `known`: a lens of a trace this one extends (same prefix,
-        e.g. before a decode step); its positions are copied instead of recomputed."""
+        e.g. before a decode step); its positions are copied instead of recomputed. `targets`: one
+        token id per position to follow (target_probs/ranks) instead of this trace's final top-1,
+        e.g. another run's prediction, to see what an ablation did to it."""
         L = self.cfg.n_layer
         positions = tuple(range(trace.T)) if positions is None else tuple(int(p) for p in positions)
         if not positions or any(not 0 <= p < trace.T for p in positions):
             raise ValueError(f"positions must be within 0..{trace.T - 1}, got {positions}")
-        if known is not None and known.top_ids.shape[-1] == k:
+        if targets is not None:
+            targets = self._check_ids(targets)
+            if len(targets) != len(positions):
+                raise ValueError(f"targets: one token id per position, got {len(targets)} for {len(positions)} positions")
+        if known is not None and known.top_ids.shape[-1] == k and targets is None:
             reuse = {p: i for i, p in enumerate(known.positions)}
             todo = [p for p in positions if p not in reuse]
             fresh = self.logit_lens(trace, todo, k) if todo else None
@@ -257,7 +281,8 @@ class LanguageModel:
         logits = F.linear(self.net.final_norm(x), self.net.W_U).float()   # (L+1, P, V)
         probs = logits.softmax(-1)
         top_p, top_i = probs.topk(k, dim=-1)
-        target = logits[-1].argmax(-1)                                   # (P,)
+        target = (logits[-1].argmax(-1) if targets is None
+                  else torch.tensor(targets, dtype=torch.long, device=logits.device))   # (P,)
         target_logit = logits.gather(-1, target.view(1, -1, 1).expand(L + 1, -1, 1))  # (L+1, P, 1)
         ranks = (logits > target_logit).sum(-1)                          # (L+1, P)
         target_probs = probs.gather(-1, target.view(1, -1, 1).expand(L + 1, -1, 1))[..., 0]
@@ -342,8 +367,15 @@ def build(cfg: ModelConfig, state_dict: dict, tokenizer, device: torch.device, s
 
 
 def load_model(path: str | Path | None = None, device: str = "auto", use_cache: bool = True) -> LanguageModel:
-    """Load the bundled SmolLM2-135M-Instruct (path=None) or a local Llama-family GGUF file."""
+    """Load the bundled SmolLM2-135M-Instruct (path=None), a local Llama-family GGUF file, or a local
+    Hugging Face GPT-2 directory (config.json, model.safetensors or pytorch_model.bin, and
+    vocab.json + merges.txt or tokenizer.json).
+
+    GGUF reads are cached (load_cache, keyed by the file's sha256). Directories are not: their
+    float weights are memory-mapped as they are, so a cache would only copy them, and hashing the
+    files would cost about as long as reading them."""
     from .gguf_loader import read_gguf
+    from .hf_gpt2 import read_hf_gpt2
 
     dev = pick_device(device)
     if path is None:
@@ -351,8 +383,13 @@ def load_model(path: str | Path | None = None, device: str = "auto", use_cache: 
         digest = bundled.verify_default(path)
     else:
         path = Path(path)
+        if path.is_dir():
+            if not (path / "config.json").is_file():
+                raise bundled.ModelFileError(f"{path} is a folder without config.json: not a Hugging Face model directory")
+            cfg, sd, tok = read_hf_gpt2(path)
+            return build(cfg, sd, tok, dev, source=str(path))
         if not path.is_file():
-            raise bundled.ModelFileError(f"no model file at {path}")
+            raise bundled.ModelFileError(f"no model file or directory at {path}")
         digest = bundled.sha256_of(path)
     cached = load_cache.load(digest) if use_cache else None
     if cached is None:

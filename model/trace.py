@@ -103,6 +103,7 @@ class Trace:
     dtype: str                       # compute dtype of the forward pass ("float32")
     n_prompt: int = 0                # how many of the tokens came from the prompt; the rest were generated
     timings: dict = field(default_factory=dict, compare=False)   # seconds, e.g. {"forward": 0.1}
+    ablation: object = None          # model.ablation.Ablation the run was made with; None = the plain model
 
     @property
     def T(self) -> int:

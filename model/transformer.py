@@ -14,7 +14,7 @@ the names cannot drift from the code that computes them.
 from __future__ import annotations
 
 import math
-from typing import Callable
+from typing import Callable, Mapping
 
 import torch
 import torch.nn as nn
@@ -23,17 +23,24 @@ import torch.nn.functional as F
 from .config import ModelConfig
 
 Recorder = Callable[[str, torch.Tensor], None]
+Editor = Callable[[str, torch.Tensor], torch.Tensor]
 
 
 class Tap(nn.Module):
-    """Identity; reports its input to the model's recorder when one is attached."""
+    """Identity; reports its input to the model's recorder when one is attached.
+
+    An editor (name, x) -> x', when attached, replaces the tensor first (e.g. zeroing a head for an
+    ablation): the recorder then sees, and the rest of the model computes with, the edited tensor."""
 
     def __init__(self):
         super().__init__()
         self.name = ""                         # filled in from named_modules() by Transformer
         self.recorder: Recorder | None = None
+        self.editor: Editor | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.editor is not None:
+            x = self.editor(self.name, x)
         if self.recorder is not None:
             self.recorder(self.name, x)
         return x
@@ -234,6 +241,15 @@ class Transformer(nn.Module):
         for name, tap in self.taps.items():
             tap.recorder = recorder if (recorder is not None and (names is None or name in names)) else None
 
+    def attach_editors(self, editors: Mapping[str, Editor] | None):
+        """Give the named taps an editor each (unnamed taps get none); None or {} removes every editor."""
+        editors = dict(editors or {})
+        unknown = [n for n in editors if n not in self.taps]
+        if unknown:
+            raise ValueError(f"no tap named {unknown[0]!r}")
+        for name, tap in self.taps.items():
+            tap.editor = editors.get(name)
+
     def final_norm(self, x: torch.Tensor) -> torch.Tensor:
         return self.ln_final(x)
 
@@ -244,7 +260,7 @@ class Transformer(nn.Module):
         x = self.hook_embed(self.embed(ids))                             # (B, T, C)
         if self.pos_embed is not None:
             positions = torch.arange(pos0, pos0 + T, device=ids.device)
-            x = x + self.hook_pos_embed(self.pos_embed(positions))[None]
+            x = x + self.hook_pos_embed(self.pos_embed(positions)[None])             # (1, T, C)
         for block in self.blocks:
             x = block(x, pos0, cache)
         if cache is not None:

@@ -94,7 +94,8 @@ def _number(x, what: str) -> float:
 
 
 def _whole(x, what: str, lo: int, hi: int) -> int:
-    v = _number(x, what)
+    # Exact integers are checked as integers: going through float would round 2**63 - 1 up.
+    v = x if isinstance(x, int) and not isinstance(x, bool) else _number(x, what)
     if v != int(v) or not lo <= v <= hi:
         raise ValueError(f"{what} must be a whole number in {lo}..{hi}, got {x!r}")
     return int(v)
