@@ -20,7 +20,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr  # noqa: E402
 
-from server import handlers, share  # noqa: E402
+from server import beyond, handlers, share  # noqa: E402
 from server.handlers import Context, Controls, Limits, notice_html  # noqa: E402
 from viz.attention import gqa_figure, worked_example  # noqa: E402
 from server.i18n import EXPLAINED_PANELS, LANGUAGES, explanation, heading, lang_code  # noqa: E402
@@ -38,7 +38,8 @@ EXAMPLES = [
 # Element ids a handler may update, in the order Gradio receives them.
 OUTPUT_IDS = ["notice", "tokens", "token-count", "embeddings", "neighbours", "positions", "attention", "attention-heads",
               "attention-all", "attention-detail", "mlp", "mlp-top", "logit-lens", "logit-lens-focus",
-              "distribution", "pick", "output", "kv-cache", "kv-summary", "session-file", "layer", "head"]
+              "distribution", "pick", "output", "kv-cache", "kv-summary", "session-file", "layer", "head",
+              *handlers.WHAT_IF_IDS]
 # A click on a head overview (assets/page.js) calls window.ggPickHead(layer, head).
 HEAD_PICK_JS = "window.ggPickHead = (layer, head) => trigger('pick_head', {layer: layer, head: head});"
 CHIP_CLICK_JS = ("element.addEventListener('click', (e) => { const chip = e.target.closest('button.gg-chip[data-pos]');"
@@ -230,13 +231,54 @@ def build(ctx: Context) -> gr.Blocks:
             gr.Plot(ctx.static["params-figure"], elem_id="params-figure", show_label=False)
         explainer("model_card")
 
+        # 9. Ablation
+        section("ablation")
+        with gr.Row():
+            ablate_heads = gr.Textbox(label="Heads to switch off (layer.head, e.g. 3.4, 10.0 or 24.*)", elem_id="ablate-heads")
+            ablate_neurons = gr.Textbox(label="MLP neurons to switch off (layer:neuron, e.g. 5:1297)", elem_id="ablate-neurons")
+            ablate = gr.Button("Switch off and compare", elem_id="ablate", scale=0, min_width=200)
+        ablation_summary = gr.Markdown("", elem_id="ablation-summary")
+        with gr.Row():
+            ablation_plot = gr.Plot(None, elem_id="ablation", show_label=False)
+            ablation_lens = gr.Plot(None, elem_id="ablation-lens", show_label=False)
+        explainer("ablation")
+
+        # 10. Compare two prompts
+        section("compare")
+        with gr.Row():
+            prompt_b = gr.Textbox("The bank raised rates", label="Second prompt (B), compared with the current one (A)",
+                                  elem_id="prompt-b")
+            compare = gr.Button("Compare", elem_id="compare", scale=0, min_width=160)
+        compare_summary = gr.Markdown("", elem_id="compare-summary")
+        with gr.Row():
+            compare_attention = gr.Plot(None, elem_id="compare-attention", show_label=False)
+            compare_cosine = gr.Plot(None, elem_id="compare-cosine", show_label=False)
+        with gr.Row():
+            compare_mlp = gr.Plot(None, elem_id="compare-mlp", show_label=False)
+            compare_prediction = gr.Plot(None, elem_id="compare-prediction", show_label=False)
+        explainer("compare")
+
+        # 11. Residual path
+        section("residual_path")
+        with gr.Row():
+            path_positions = gr.Textbox("", label="Token positions (e.g. 1, 3-4, last; empty: focus and last)",
+                                        elem_id="path-positions")
+            path_first = gr.Checkbox(False, label="Include position 0 (the attention sink)", elem_id="path-include-first")
+            path_direction = gr.Checkbox(True, label="Direction only (unit length)", elem_id="path-direction")
+            draw_path = gr.Button("Draw paths", elem_id="draw-path", scale=0, min_width=160)
+        residual_path = gr.Plot(None, elem_id="residual-path", show_label=False)
+        explainer("residual_path")
+
         # ---- wiring -------------------------------------------------------------------------------
         comps = {"notice": notice, "tokens": tokens, "token-count": token_count, "embeddings": embeddings,
                  "neighbours": neighbours, "positions": position_plot, "attention": attention, "attention-heads": attention_heads,
                  "attention-all": attention_all, "attention-detail": attention_detail, "mlp": mlp, "mlp-top": mlp_top,
                  "logit-lens": lens, "logit-lens-focus": lens_focus, "distribution": dist, "pick": pick,
                  "output": output, "kv-cache": kv_plot, "kv-summary": kv_summary, "session-file": session_file,
-                 "layer": layer, "head": head}
+                 "layer": layer, "head": head, "ablation": ablation_plot, "ablation-lens": ablation_lens,
+                 "ablation-summary": ablation_summary, "compare-attention": compare_attention, "compare-mlp": compare_mlp,
+                 "compare-prediction": compare_prediction, "compare-cosine": compare_cosine,
+                 "compare-summary": compare_summary, "residual-path": residual_path}
         outputs = [state] + [comps[i] for i in OUTPUT_IDS]
         controls = [layer, head, exclude_first, log_scale, mlp_all, heads_metric, embed_3d, temperature, top_k, top_p, seed]
         n_controls = len(controls)
@@ -279,6 +321,10 @@ def build(ctx: Context) -> gr.Blocks:
         bind(next_token.click, handlers.on_next_token, show_progress="minimal")
         bind_stream(generate.click, handlers.on_generate, n_tokens, show_progress="minimal")
         bind(export.click, share.export_session)
+        bind(ablate.click, beyond.on_ablate, ablate_heads, ablate_neurons, show_progress="minimal")
+        bind(compare.click, beyond.on_compare, prompt_b, show_progress="minimal")
+        bind(prompt_b.submit, beyond.on_compare, prompt_b, show_progress="minimal")
+        bind(draw_path.click, beyond.on_residual_path, path_positions, path_first, path_direction, show_progress="minimal")
 
         # Opening a shared link replays its prompt and settings.
         url_controls = [prompt, chat, temperature, top_k, top_p, seed]

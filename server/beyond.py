@@ -25,11 +25,6 @@ from .handlers import Context, Controls, _whole, check_prompt
 from .render import _md_code
 from .state import View
 
-HEADINGS = {
-    "ablation": {"en": "9 · Ablation: switch parts off", "zh": "9 · 消融：关掉一部分看看"},
-    "compare": {"en": "10 · Compare two prompts", "zh": "10 · 比较两个提示"},
-    "residual_path": {"en": "11 · The residual stream's path", "zh": "11 · 残差流的路径"},
-}
 PLAIN = SamplingParams()          # temperature 1, no cuts: the model's own distribution
 
 

@@ -132,11 +132,17 @@ def everything(ctx: Context, view: View, c: Controls) -> dict:
     return out
 
 
+# Panels computed on request beside the session's view; a new prompt clears them.
+WHAT_IF_IDS = ("ablation", "ablation-lens", "ablation-summary", "compare-attention", "compare-mlp", "compare-prediction",
+               "compare-cosine", "compare-summary", "residual-path")
+
+
 def on_run(ctx: Context, view: View | None, c: Controls, prompt: str, chat: bool = False) -> tuple[View, dict]:
     """Run a new prompt; in chat mode it is wrapped in the model's chat template first."""
     ids = check_prompt(ctx, prompt, bool(chat))
     new = make_view(ctx.lm, ctx.lm.trace(ids))
     out = everything(ctx, new, c)
+    out.update(dict.fromkeys(WHAT_IF_IDS))        # ablation, comparison and paths described the old prompt
     dropped = ctx.lm.tokenizer.dropped_chars(prompt)
     if dropped:   # never lose text silently
         out["notice"] = notice_html("The model's vocabulary has no bytes for these characters, so they were left out: "

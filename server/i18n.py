@@ -7,7 +7,7 @@ from pathlib import Path
 
 LANGUAGES = {"English": "en", "中文": "zh"}
 EXPLAINED_PANELS = ("tokens", "embeddings", "layers", "attention", "mlp", "logit_lens", "distribution", "kv_cache",
-                    "model_card")
+                    "model_card", "ablation", "compare", "residual_path")
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 
 HEADINGS = {
@@ -20,6 +20,9 @@ HEADINGS = {
     "distribution": {"en": "7 · Next token: distribution and sampling", "zh": "7 · 下一个词元：分布与采样"},
     "kv_cache": {"en": "7b · Generation and the KV cache", "zh": "7b · 生成与 KV 缓存"},
     "model_card": {"en": "8 · The model", "zh": "8 · 模型信息"},
+    "ablation": {"en": "9 · Ablation: switch parts off", "zh": "9 · 消融：关掉一部分看看"},
+    "compare": {"en": "10 · Compare two prompts", "zh": "10 · 比较两个提示"},
+    "residual_path": {"en": "11 · The residual stream's path", "zh": "11 · 残差流的路径"},
 }
 
 
