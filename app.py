@@ -219,7 +219,7 @@ def build(ctx: Context) -> gr.Blocks:
         # Export and share
         with gr.Row(elem_classes=["gg-export"]):
             export = gr.Button("Download this session (JSON)", elem_id="export", scale=0, min_width=260)
-            session_file = gr.File(label="Session file", elem_id="session-file", interactive=False, scale=1)
+            session_file = gr.File(label="Session file", elem_id="session-file", interactive=False, scale=1, height=90)
             gr.Markdown("Every figure has a camera button (top right) that saves it as PNG. The address bar "
                         "always holds this view (prompt, settings, layer, head, focus token): copy it to share.",
                         elem_id="share-note")
@@ -385,6 +385,13 @@ def page_head() -> str:
     return f"<script>{(ASSETS / 'page.js').read_text(encoding='utf-8')}</script>"
 
 
+def warm_up(ctx: Context) -> None:
+    """One throwaway pass and step: the first ones pay one-time set-up costs, which would otherwise
+    show up as the page's measured prefill and decode times."""
+    tr = ctx.lm.trace(ctx.default_prompt)
+    ctx.lm.step(tr, tr.token_ids[-1])
+
+
 def load(args) -> Context:
     from model import ModelFileError, load_model
 
@@ -399,6 +406,7 @@ def load(args) -> Context:
     print(f"  model loaded in {time.perf_counter() - t0:.1f} s on {lm.device}", flush=True)
     ctx = Context(lm, Limits(args.max_prompt_tokens, args.max_new_tokens, args.max_context))
     print("  computing the first view...", flush=True)
+    warm_up(ctx)
     handlers.initial_view(ctx)
     return ctx
 
