@@ -307,17 +307,19 @@ def build(ctx: Context) -> gr.Blocks:
 
         bind(run.click, handlers.on_run, prompt, chat, show_progress="minimal")
         bind(prompt.submit, handlers.on_run, prompt, chat, show_progress="minimal")
-        bind(layer.input, handlers.on_layer, trigger_mode="always_last")
-        bind(head.input, handlers.on_layer, trigger_mode="always_last")
-        bind(layer_prev.click, lambda ctx_, v, c: handlers.on_layer_step(ctx_, v, c, -1))
-        bind(layer_next.click, lambda ctx_, v, c: handlers.on_layer_step(ctx_, v, c, +1))
+        # Events that only re-read the trace skip the queue (tens of ms of waiting and bookkeeping):
+        # they never run the model. Everything that runs the model stays queued and limited.
+        cheap = dict(queue=False, trigger_mode="always_last")
+        bind(layer.input, handlers.on_layer, **cheap)
+        bind(head.input, handlers.on_layer, **cheap)
+        bind(layer_prev.click, lambda ctx_, v, c: handlers.on_layer_step(ctx_, v, c, -1), **cheap)
+        bind(layer_next.click, lambda ctx_, v, c: handlers.on_layer_step(ctx_, v, c, +1), **cheap)
         for box in (exclude_first, log_scale, mlp_all):
-            bind(box.input, handlers.on_layer)
-        bind(heads_metric.input, handlers.on_heads_metric)
-        bind(embed_3d.input, handlers.on_embed_dims)
-        for ctl in (temperature, top_k, top_p):
-            bind(ctl.input, handlers.on_sampling, trigger_mode="always_last", show_progress="hidden")
-        bind(seed.input, handlers.on_sampling, show_progress="hidden")
+            bind(box.input, handlers.on_layer, **cheap)
+        bind(heads_metric.input, handlers.on_heads_metric, **cheap)
+        bind(embed_3d.input, handlers.on_embed_dims, **cheap)
+        for ctl in (temperature, top_k, top_p, seed):
+            bind(ctl.input, handlers.on_sampling, show_progress="hidden", **cheap)
         bind(next_token.click, handlers.on_next_token, show_progress="minimal")
         bind_stream(generate.click, handlers.on_generate, n_tokens, show_progress="minimal")
         bind(export.click, share.export_session)
