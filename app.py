@@ -403,7 +403,9 @@ def load(args) -> Context:
     try:
         lm = load_model(args.model, device=args.device)
     except (ModelFileError, ValueError) as e:
-        print(f"\nGlassGPT cannot start: {e}", file=sys.stderr)
+        hint = ("\nTo run the bundled model instead, start without --model:  python app.py  (or: make run)\n"
+                "--model takes a Llama-family GGUF file or a Hugging Face GPT-2 directory.") if args.model else ""
+        print(f"\nGlassGPT cannot start: {e}{hint}", file=sys.stderr)
         raise SystemExit(2) from None
     print(f"  model loaded in {time.perf_counter() - t0:.1f} s on {lm.device}", flush=True)
     ctx = Context(lm, Limits(args.max_prompt_tokens, args.max_new_tokens, args.max_context))

@@ -6,6 +6,7 @@ bad one becomes a gr.Error with a plain message (the client sees the message, ne
 from __future__ import annotations
 
 import functools
+import logging
 
 import gradio as gr
 
@@ -13,6 +14,8 @@ from model.sampling import SamplingParams
 from model.sampling import distribution as next_token_distribution
 
 from .handlers import Context, _number, _whole, check_prompt
+
+log = logging.getLogger("glassgpt")
 
 
 def _checked(fn):
@@ -22,6 +25,10 @@ def _checked(fn):
             return fn(*args, **kwargs)
         except ValueError as e:
             raise gr.Error(str(e), print_exception=False) from None
+        except Exception as e:  # noqa: BLE001 - an internal failure still answers with a plain message
+            log.exception("API call %s failed", fn.__name__)
+            raise gr.Error(f"Something went wrong inside the app ({type(e).__name__}); please try again.",
+                           print_exception=False) from None
     return wrapper
 
 
@@ -50,10 +57,12 @@ def make_api(ctx: Context):
         return _top(ctx, tr.logits[-1], params, 20)
 
     @_checked
-    def generate(prompt: str, max_new_tokens: int = 20, temperature: float = 1.0, top_k: int = 0,
+    def generate(prompt: str, max_new_tokens: int | None = None, temperature: float = 1.0, top_k: int = 0,
                  top_p: float = 1.0, seed: int = 0) -> dict:
-        """Generate up to max_new_tokens tokens (stops at end-of-sequence)."""
-        n = _whole(max_new_tokens, "max_new_tokens", 0, ctx.limits.max_new_tokens)
+        """Generate up to max_new_tokens tokens (default: 20 or the server's limit, if lower); stops at
+        end-of-sequence."""
+        limit = ctx.limits.max_new_tokens
+        n = min(20, limit) if max_new_tokens is None else _whole(max_new_tokens, "max_new_tokens", 0, limit)
         params = SamplingParams(_number(temperature, "temperature"), _whole(top_k, "top-k", 0, ctx.lm.cfg.vocab_size),
                                 _number(top_p, "top-p"), _whole(seed, "seed", 0, 2**63 - 1))
         g = ctx.lm.generate(check_prompt(ctx, prompt), n, params.temperature, params.top_k, params.top_p, params.seed)

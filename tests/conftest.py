@@ -22,3 +22,72 @@ def lm():
 def trace(lm):
     """A short real trace with a repeated word (so repeated-token handling is exercised)."""
     return lm.trace("The cat sat on the mat because the cat was tired")
+
+
+# ---- the served app and Chromium, shared by tests/browser and tests/robustness -------------------------
+# (one session-wide browser: two sync Playwright instances cannot live in one thread)
+import urllib.request  # noqa: E402
+
+from browser.support import CHROMIUM_FLAGS, PageGuard, chromium_path, free_port  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def app_ctx(lm):
+    from server.handlers import Context, Limits
+    return Context(lm, Limits(max_prompt_tokens=256, max_new_tokens=16, max_context=320))
+
+
+@pytest.fixture(scope="session")
+def server(app_ctx):
+    """The app in this process (sharing the loaded model), on a free loopback port."""
+    import app as app_module
+
+    app_module.warm_up(app_ctx)
+    demo = app_module.build(app_ctx)
+    demo.queue(max_size=32, default_concurrency_limit=1)
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, share=False,
+                css=app_module.page_css(), head=app_module.page_head(), quiet=True, show_error=False)
+    url = f"http://127.0.0.1:{port}/"
+    urllib.request.urlopen(url, timeout=30).read()
+    yield url
+    demo.close()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        path = chromium_path()
+        b = pw.chromium.launch(executable_path=path, args=CHROMIUM_FLAGS) if path else \
+            pw.chromium.launch(args=CHROMIUM_FLAGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def new_page(browser, server):
+    """-> open(width, height) giving a loaded page; the guard is checked when the test ends."""
+    contexts, guards = [], []
+
+    def open_page(width: int = 1280, height: int = 800, query: str = ""):
+        ctx = browser.new_context(viewport={"width": width, "height": height})
+        page = ctx.new_page()
+        guard = PageGuard(page)
+        page.goto(server + query)
+        page.wait_for_selector("#tokens button.gg-chip", timeout=60_000)
+        contexts.append(ctx)
+        guards.append(guard)
+        page.guard = guard
+        return page
+
+    yield open_page
+    try:
+        for g in guards:
+            g.check()
+    finally:
+        for c in contexts:
+            c.close()
+
+

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from .conftest import screenshot
+from .support import screenshot
 
 pytestmark = pytest.mark.browser
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import screenshot
+from .support import screenshot
 from .test_journey import run_prompt
 
 pytestmark = pytest.mark.browser

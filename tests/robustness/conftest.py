@@ -1,12 +1,7 @@
-"""Robustness and security tests: the browser fixtures (in-process server on 127.0.0.1, Chromium,
-PageGuard) are reused from tests/browser/conftest.py, not copied.
-
-pytest imports tests/browser/conftest.py as the module `browser.conftest` (tests/ is the base
-folder of both packages); importing its fixtures here makes them visible to this folder too.
-"""
+"""Robustness and security tests. The in-process server, Chromium and the page guard are the
+session-wide fixtures of tests/conftest.py, shared with tests/browser."""
 from __future__ import annotations
 
-from browser.conftest import app_ctx, browser, new_page, server  # noqa: F401
 
 
 def pytest_configure(config):

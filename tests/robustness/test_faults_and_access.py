@@ -18,7 +18,7 @@ import httpx
 import pytest
 from gradio_client import Client
 
-from browser.conftest import free_port
+from browser.support import free_port
 
 from .helpers import assert_clear_message, call_raw
 
