@@ -46,13 +46,15 @@
     const el = document.querySelector(selector);
     return el ? el.value : null;
   }
+  const MAX_URL_PROMPT = 2000;
   function syncUrl() {
     const prompt = valueOf("#prompt textarea");
     if (prompt === null) return;
     const focus = document.querySelector("#tokens button.gg-chip-focus");
     const chat = document.querySelector("#chat input[type=checkbox]");
     const state = {
-      prompt: prompt, chat: chat && chat.checked ? "1" : null,
+      // A long prompt stays out of the address (browsers and servers cap URL length).
+      prompt: prompt.length <= MAX_URL_PROMPT ? prompt : null, chat: chat && chat.checked ? "1" : null,
       t: valueOf("#temperature input[type=number]"), k: valueOf("#top-k input[type=number]"),
       p: valueOf("#top-p input[type=number]"), seed: valueOf("#seed input"),
       layer: valueOf("#layer input[type=number]"), head: valueOf("#head input[type=number]"),

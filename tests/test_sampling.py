@@ -69,3 +69,9 @@ def test_out_of_range_settings_are_refused(kw):
 def test_top_k_above_vocabulary_is_refused(trace):
     with pytest.raises(ValueError, match="vocabulary"):
         distribution(trace.logits[-1], SamplingParams(top_k=10**6))
+
+
+@pytest.mark.parametrize("T", [3.98e-308, 1e-30, 5e-324])
+def test_tiny_temperatures_behave_like_greedy(trace, T):
+    d = distribution(trace.logits[-1], SamplingParams(temperature=T))
+    assert np.isfinite(d.probs).all() and d.probs[np.argmax(trace.logits[-1])] == pytest.approx(1.0)
