@@ -62,7 +62,8 @@
     };
     const params = new URLSearchParams();
     for (const [key, value] of Object.entries(state)) if (value !== null && value !== "") params.set(key, value);
-    const query = "?" + params.toString();
+    let query = "?" + params.toString();
+    if (query.length > 8000) { params.delete("prompt"); query = "?" + params.toString(); }
     if (query !== window.location.search) history.replaceState(null, "", query + window.location.hash);
   }
   // Start only once the person acts: until then the address may still hold a shared link that the
