@@ -49,11 +49,14 @@ def test_two_sessions_at_once_see_only_their_own_work(new_page, server, lm):
     step_layer(b, 1)
     Client(server, verbose=False).predict("Something else entirely", api_name="/trace")
 
-    # Generate in both at once: Next token in A, Generate N in B.
+    # Generate in both at once: Next token in A, Generate N (3 tokens) in B.
+    b.fill("#n-tokens input[type=number]", "3")
+    b.press("#n-tokens input[type=number]", "Enter")
     a.click("#next-token")
     b.click("#generate")
     # The page samples as lm.generate does (temperature 1, seed 0): the exact tokens are known.
     n_b = int(b.input_value("#n-tokens input[type=number]"))
+    assert n_b == 3
     new_a = lm.generate(PROMPT_A, 1, 1.0, 0, 1.0, 0).new_ids
     new_b = lm.generate(PROMPT_B, n_b, 1.0, 0, 1.0, 0).new_ids
     a.wait_for_function(f"{CHIPS} === {len(ids_a) + 1}", timeout=60_000)
