@@ -19,8 +19,9 @@ What is measured
   page (mousedown for clicks, keydown for keys, input for sliders); a requestAnimationFrame loop in
   the page then notes, per panel, the first frame at which its content differs and its
   Plotly.react call has settled. Sample = the slowest target panel. The page also time-stamps the
-  response message (the fetch of /gradio_api/queue/data is wrapped and its server-sent events
-  read as they arrive) and every Plotly.react call, so each sample splits into
+  response (window.fetch is wrapped: for queued events the server-sent events of .../queue/data are
+  read as they arrive and `process_completed` is the answer; events with queue=False answer in
+  the HTTP response of their .../run/... request) and every Plotly.react call, so each sample splits into
       response: request, queue, handler, serialisation, transfer   (t0 -> process_completed)
       browser:  JSON parse, Svelte, Plotly                         (response -> last panel drawn)
   Server (in this process, before the app starts): the same handler calls the page triggers
@@ -171,6 +172,12 @@ PAGE_JS = r"""
         });
         return new Response(resp.body.pipeThrough(ts), {status: resp.status, statusText: resp.statusText,
                                                         headers: resp.headers});
+      }
+      if (/\/run\/|predict/.test(url) && !url.includes('/queue/')) {
+        // an event that skips the queue (queue=False): the handler's whole answer is this response, which
+        // the server sends when it is done (headers and a body of at most a few hundred kB, on loopback)
+        const len = Number(resp.headers.get('content-length') || 0);
+        G.msgs.push({t: performance.now(), kind: 'process_completed', bytes: len, direct: true});
       }
     } catch (e) { /* measuring must never break the page */ }
     return resp;
@@ -938,8 +945,9 @@ def markdown(table: dict, meta: dict) -> str:
         L.append(f"| {name}{meta['prompt_note'].get(name, '')} | {waits} | {ta.get('n', 0)} ({r.get('n_quiet', '–')}) | "
                  f"{r.get('basis', 'all')} | {fmt(t.get('p50'))} | {fmt(t.get('p95'))} | {fmt(t.get('max'))} | "
                  f"{fmt(ta.get('p50'))} / {fmt(ta.get('p95'))} | {lim} | {verdict} |")
-    L += ["", "Where the time goes (medians, ms). *Response* = action → the `process_completed` message fully "
-          "received by the page (its own clock; the fetch of the queue's event stream is wrapped). *Handler* and "
+    L += ["", "Where the time goes (medians, ms). *Response* = action → the handler's answer received by the page "
+          "(its own clock, window.fetch wrapped: the `process_completed` server-sent event for queued events, the "
+          "HTTP response for queue=False ones). *Handler* and "
           "*to_json+msg* = the same handler calls timed in this process (server.handlers; Figure.to_json as "
           "gr.Plot.postprocess does, and the message JSON), so *Gradio + transport* = response − handler − to_json "
           "(client, request, queue, Gradio pre/postprocessing, event stream). *Browser* = response → last panel "
