@@ -112,6 +112,7 @@ REPS = {  # (full, quick) measured samples per scenario, after WARMUP unmeasured
     "language switch (baseline)": (20, 8),
 }
 WARMUP = 2
+ONLY: set[str] | None = None   # --only: measure these scenarios, keep the others' samples from the last run
 SAMPLING_VALUES = {"temperature": (0.5, 1.5), "top-k": (5, 40), "top-p": (0.5, 0.95)}
 
 # Original prose the prompts are cut from (word by word, until the tokenizer counts exactly N).
@@ -575,6 +576,8 @@ def server_side(lm, prompts: dict, quick: bool) -> dict:
     }
     res = {}
     for name, call in cases.items():
+        if ONLY and name not in ONLY:
+            continue
         n = max(3, reps // 2) if "200 tokens" in name else reps
         try:
             call(0)  # warm-up
@@ -619,6 +622,8 @@ def server_side(lm, prompts: dict, quick: bool) -> dict:
         rows.append(((t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3))
     parts["next token"] = rows
     for name, rows in parts.items():
+        if name not in res or "error" in res[name]:
+            continue
         med = [statistics.median(r[j] for r in rows) for j in range(3)]
         res[name]["parts_ms"] = {"model": med[0], "view (logit lens, neighbours)": med[1], "figures (everything)": med[2]}
         print(f"  server  {name:26s} model {med[0]:6.0f} ms   view {med[1]:6.0f} ms   figures {med[2]:6.0f} ms", flush=True)
@@ -628,7 +633,8 @@ def server_side(lm, prompts: dict, quick: bool) -> dict:
     t = time.perf_counter()
     for _ in range(reps):
         render.layer_group(v20, opts)
-    res["layer (button)"]["layer_group_ms"] = (time.perf_counter() - t) * 1e3 / reps
+    if "layer (button)" in res:
+        res["layer (button)"]["layer_group_ms"] = (time.perf_counter() - t) * 1e3 / reps
 
     # sanity: the alternated sampling values really change the bars (else the browser would wait forever)
     for ctl, (a, b) in SAMPLING_VALUES.items():
@@ -688,6 +694,7 @@ class Driver:
     def __init__(self, page, timeout_ms: int):
         self.page = page
         self.timeout = timeout_ms
+        self.shown = None   # the prompt last run
         self.errors: list[str] = []
         page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
         page.on("console", lambda m: self.errors.append(f"console.error: {m.text}") if m.type == "error" else None)
@@ -720,12 +727,16 @@ class Driver:
 
     def run_prompt(self, text: str, n_tokens: int, measure: bool = True):
         self.page.fill("#prompt textarea", text)
-        if not measure:  # (the page must show another text, or nothing would change)
+        if not measure:
+            if self.shown == text and self.chip_count() == n_tokens:
+                return None   # already on the page: running it again would change nothing
+            self.shown = text
             self.measure(["tokens", "logit-lens", "distribution"], ["mousedown", "click"], lambda: self.page.click("#run"))
             self.page.wait_for_function(
                 f"document.querySelectorAll('#tokens button.gg-chip').length === {n_tokens}", timeout=60_000)
             self.page.wait_for_timeout(300)
             return None
+        self.shown = text
         r = self.measure(ALL_PANELS, ["mousedown", "click"], lambda: self.page.click("#run"))
         got = self.chip_count()
         if got != n_tokens:
@@ -766,6 +777,8 @@ def browser_phase(app: App, prompts: dict, quick: bool, timeout_ms: int) -> dict
         k = 1 if quick else 0
 
         def collect(name, fn, n_reps):
+            if ONLY and name not in ONLY:
+                return
             for i in range(WARMUP + n_reps):
                 try:
                     r = fn(i)
@@ -794,7 +807,8 @@ def browser_phase(app: App, prompts: dict, quick: bool, timeout_ms: int) -> dict
             a, b = SAMPLING_VALUES[ctl]
             collect(ctl, lambda i, elem=elem, a=a, b=b: d.set_slider(elem, (b, a)[i % 2], ["distribution"]),
                     REPS[ctl][k])
-            d.set_slider(elem, {"temperature": 1, "top-k": 0, "top-p": 1}[ctl], ["distribution"])
+            if not ONLY or ctl in ONLY:   # back to the default (it differs from the last value set)
+                d.set_slider(elem, {"temperature": 1, "top-k": 0, "top-p": 1}[ctl], ["distribution"])
 
         # layer steps: walk up to layer 29 and back down, by button then by arrow key
         direction = {"up": True}
@@ -852,14 +866,17 @@ def browser_phase(app: App, prompts: dict, quick: bool, timeout_ms: int) -> dict
         info["snapshot_end"] = (proc_snapshot(), time.monotonic())
 
         # Plotly alone: every panel's figure of prompt A -> prompt B, fresh mount vs react on one div
-        page.evaluate("() => { window.__gg.capture = true; window.__gg.figs = {}; }")
-        d.run_prompt(p20, n20, measure=False)
-        figs_a = page.evaluate("() => window.__gg.figs")
-        page.evaluate("() => { window.__gg.figs = {}; }")
-        d.run_prompt(p20b, n20b, measure=False)
-        figs_b = page.evaluate("() => window.__gg.figs")
-        page.evaluate("() => { window.__gg.capture = false; }")
-        info["plotly_probe"] = page.evaluate("([a, b, n]) => window.__gg.probe(a, b, n)", [figs_a, figs_b, 3 if quick else 5])
+        info["plotly_probe"] = None
+        if not ONLY:
+            page.evaluate("() => { window.__gg.capture = true; window.__gg.figs = {}; }")
+            d.run_prompt(p20, n20, measure=False)
+            figs_a = page.evaluate("() => window.__gg.figs")
+            page.evaluate("() => { window.__gg.figs = {}; }")
+            d.run_prompt(p20b, n20b, measure=False)
+            figs_b = page.evaluate("() => window.__gg.figs")
+            page.evaluate("() => { window.__gg.capture = false; }")
+            info["plotly_probe"] = page.evaluate("([a, b, n]) => window.__gg.probe(a, b, n)",
+                                                 [figs_a, figs_b, 3 if quick else 5])
         info["page_errors"] = d.errors[:10]
         context.close()
         browser.close()
@@ -902,7 +919,7 @@ def summarise(server: dict, browser: dict) -> dict:
                        "basis": basis, "n_quiet": n_quiet, "total_all_samples": total_all,
                        "server_basis": server_basis,
                        "foreign_cores_p50": stats([s.get("foreign_cores") for s in ok_all]).get("p50"),
-                       "p95_within_target": p95_note, "incomplete": len(ss) - len(ok),
+                       "p95_within_target": p95_note, "incomplete": len(ss) - len(ok_all),
                        "errors": [s.get("error") or f"missing {s['missing']}" for s in ss if s["total_ms"] is None][:5],
                        "response": resp, "to_process_starts": queue, "server_in_app": in_app,
                        "browser_render": render, "plotly_react_sum": react,
@@ -1025,18 +1042,28 @@ def main(argv=None) -> None:
                     help="also wait until other processes use fewer cores than this (negative: do not)")
     ap.add_argument("--no-write", action="store_true", help="print only; leave bench/results* alone")
     ap.add_argument("--timeout", type=float, default=30, help="per-sample limit (s)")
+    ap.add_argument("--only", help="semicolon-separated scenario names to measure again; the other scenarios keep "
+                                   "their samples from bench/results_ui.json")
     ap.add_argument("--from-json", action="store_true",
-                    help="only re-write the results.md section from bench/results_ui.json (no measuring)")
+                    help="no measuring: summarise the samples in bench/results_ui.json again and re-write the section")
     args = ap.parse_args(argv)
 
+    global ONLY
+    if args.only:
+        ONLY = {x.strip() for x in args.only.split(";") if x.strip()}
+        unknown = ONLY - set(SCENARIOS)
+        if unknown or not RESULTS_JSON.exists():
+            raise SystemExit(f"--only: unknown scenarios {sorted(unknown)} (known: {list(SCENARIOS)})" if unknown
+                             else "--only needs a previous full run's bench/results_ui.json")
     if args.from_json:
         data = json.loads(RESULTS_JSON.read_text(encoding="utf-8"))
         meta = data["meta"]
+        data["summary"] = summarise(data["server"], data["browser_samples"])   # with this version's rules
         md = markdown(data["summary"], {**meta, "server": data["server"],
                                         "plotly_probe": meta.get("browser_info", {}).get("plotly_probe")})
         print(md)
         if not args.no_write:
-            write_results(md, data, json_too=False)
+            write_results(md, data)
         return
 
     import gradio
@@ -1096,12 +1123,30 @@ def main(argv=None) -> None:
             "notes": [f"Page first load {binfo['first_load_s']} s; animation frame on the idle page "
                       f"{binfo['rAF_idle_frame_ms']} ms (the resolution of the panel timings); "
                       f"page errors: {len(binfo['page_errors'])}."]}
-    md = markdown(table, {**meta, "server": server, "plotly_probe": binfo.get("plotly_probe")})
-    print()
-    print(md)
     data = {"meta": {**meta, "idle": idle, "browser_info": binfo, "python": sys.version.split()[0],
                      "prompts": {str(n): [{"text": t, "tokens": c} for t, c in pair] for n, pair in prompts.items()}},
             "summary": table, "server": server, "browser_samples": strip_samples(browser)}
+    if ONLY:   # merge into the last run: these scenarios' samples replaced, the rest kept
+        old = json.loads(RESULTS_JSON.read_text(encoding="utf-8"))
+        for name in ONLY:
+            old["server"][name] = server.get(name, {})
+            old["browser_samples"][name] = data["browser_samples"].get(name, [])
+        old["meta"].setdefault("remeasured", {})
+        for name in ONLY:
+            old["meta"]["remeasured"][name] = {"date": meta["date"], "idle_text": idle_text, "idle": idle}
+        groups = {}
+        for name, r in old["meta"]["remeasured"].items():
+            groups.setdefault((r["date"], r["idle_text"]), []).append(name)
+        old["meta"]["notes"] = [n for n in old["meta"].get("notes", []) if not n.startswith("Re-measured")] + [
+            f"Re-measured {date} (`--only`): {', '.join(names)}. Machine idle then: {text}"
+            for (date, text), names in groups.items()]
+        data = old
+        data["summary"] = table = summarise(data["server"], data["browser_samples"])
+        meta, server = data["meta"], data["server"]
+        binfo = meta.get("browser_info", {})
+    md = markdown(table, {**meta, "server": server, "plotly_probe": binfo.get("plotly_probe")})
+    print()
+    print(md)
     if not args.no_write:
         write_results(md, data)
         print(f"wrote {RESULTS_MD.relative_to(ROOT)} (section '{SECTION}') and {RESULTS_JSON.relative_to(ROOT)}")
