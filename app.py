@@ -19,6 +19,7 @@ from pathlib import Path
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr  # noqa: E402
+from starlette.middleware import Middleware  # noqa: E402
 
 from server import beyond, handlers, share  # noqa: E402
 from server.handlers import Context, Controls, Limits, notice_html  # noqa: E402
@@ -60,6 +61,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--max-context", type=int, default=1024, help="most tokens one session may hold (prompt + generated)")
     ap.add_argument("--concurrency", type=int, default=1, help="requests that run the model at the same time")
     ap.add_argument("--queue-size", type=int, default=64, help="requests that may wait; more are told the app is busy")
+    ap.add_argument("--max-sessions", type=int, default=200,
+                    help="page sessions held at once (each holds its prompt's trace); the least recently used go first")
+    ap.add_argument("--session-idle-minutes", type=float, default=60,
+                    help="a page session is forgotten after this long without an event")
     ap.add_argument("--auth", default=os.environ.get("GLASSGPT_AUTH"),
                     help="USER:PASSWORD to require a login (for a shared deployment; or $GLASSGPT_AUTH)")
     return ap.parse_args(argv)
@@ -109,7 +114,7 @@ def build(ctx: Context) -> gr.Blocks:
         explain[panel] = gr.Markdown(explanation(panel, lang0), elem_classes=["gg-explain"])
 
     with gr.Blocks(title="GlassGPT", fill_width=True) as demo:
-        state = gr.State(None)
+        state = gr.State(None, time_to_live=ctx.limits.session_idle_minutes * 60)
         with gr.Row(elem_classes=["gg-header"]):
             gr.Markdown(f"## GlassGPT · see a transformer think\n"
                         f"**{html.escape(cfg.name)}** running live on **{ctx.lm.device}**: "
@@ -283,11 +288,14 @@ def build(ctx: Context) -> gr.Blocks:
         controls = [layer, head, exclude_first, log_scale, mlp_all, heads_metric, embed_3d, temperature, top_k, top_p, seed]
         n_controls = len(controls)
 
+        # The page load stores the starting view in the session (open_link below), so a view of None
+        # later means the session's state is gone; only Run does not need one.
         def bind(trigger, handler, *extra, **kw):
             def fn(view, *args):
-                view = view or handlers.initial_view(ctx)
                 try:
                     c = controls_from(ctx, args[:n_controls])
+                    if view is None and handler is not handlers.on_run:
+                        return respond(ctx, None, handlers.on_session_lost(ctx, c))
                     return respond(ctx, view, handler(ctx, view, c, *args[n_controls:]))
                 except Exception as e:  # noqa: BLE001 - every failure becomes a message in #notice
                     return respond(ctx, view, e)
@@ -295,9 +303,11 @@ def build(ctx: Context) -> gr.Blocks:
 
         def bind_stream(trigger, handler, *extra, **kw):
             def fn(view, *args):
-                view = view or handlers.initial_view(ctx)
                 try:
                     c = controls_from(ctx, args[:n_controls])
+                    if view is None:
+                        yield respond(ctx, None, handlers.on_session_lost(ctx, c))
+                        return
                     for result in handler(ctx, view, c, *args[n_controls:]):
                         view = result[0]
                         yield respond(ctx, view, result)
@@ -333,9 +343,9 @@ def build(ctx: Context) -> gr.Blocks:
 
         def open_link(view, request: gr.Request):
             params = dict(request.query_params) if request is not None else {}
-            if not any(k in params for k in share.URL_KEYS):
-                return [gr.skip()] * (len(outputs) + len(url_controls))
             view = view or handlers.initial_view(ctx)
+            if not any(k in params for k in share.URL_KEYS):
+                return [view] + [gr.skip()] * (len(outputs) - 1 + len(url_controls))
             try:
                 view, out, page_values = share.on_open_link(ctx, view, params)
             except Exception as e:  # noqa: BLE001 - a bad link must not break the page
@@ -349,10 +359,11 @@ def build(ctx: Context) -> gr.Blocks:
         def custom_event(handler, data_of):
             def fn(view, layer_, head_, exclude_first_, log_scale_, mlp_all_, heads_metric_, embed_3d_,
                    temperature_, top_k_, top_p_, seed_, evt: gr.EventData):
-                view = view or handlers.initial_view(ctx)
                 try:
                     c = controls_from(ctx, (layer_, head_, exclude_first_, log_scale_, mlp_all_, heads_metric_,
                                             embed_3d_, temperature_, top_k_, top_p_, seed_))
+                    if view is None:
+                        return respond(ctx, None, handlers.on_session_lost(ctx, c))
                     return respond(ctx, view, handler(ctx, view, c, *data_of(evt._data or {})))
                 except Exception as e:  # noqa: BLE001
                     return respond(ctx, view, e)
@@ -408,7 +419,12 @@ def load(args) -> Context:
         print(f"\nGlassGPT cannot start: {e}{hint}", file=sys.stderr)
         raise SystemExit(2) from None
     print(f"  model loaded in {time.perf_counter() - t0:.1f} s on {lm.device}", flush=True)
-    ctx = Context(lm, Limits(args.max_prompt_tokens, args.max_new_tokens, args.max_context))
+    try:
+        limits = Limits(args.max_prompt_tokens, args.max_new_tokens, args.max_context,
+                        max_sessions=args.max_sessions, session_idle_minutes=args.session_idle_minutes)
+    except ValueError as e:
+        raise SystemExit(f"GlassGPT cannot start: {e}") from None
+    ctx = Context(lm, limits)
     print("  computing the first view...", flush=True)
     warm_up(ctx)
     handlers.initial_view(ctx)
@@ -425,8 +441,22 @@ def main(argv=None) -> None:
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"  WARNING: bound to {args.host}: anyone who can reach this address can use the app"
               f"{'' if args.auth else ' (consider --auth USER:PASSWORD)'}", flush=True)
-    demo.launch(server_name=args.host, server_port=args.port, share=False, css=page_css(), head=page_head(),
-                theme=gr.themes.Soft(), footer_links=["api"], show_error=False, auth=parse_auth(args.auth))
+    demo.launch(server_name=args.host, server_port=args.port, auth=parse_auth(args.auth), **launch_options(demo, ctx))
+
+
+def launch_options(demo: gr.Blocks, ctx: Context) -> dict:
+    """Everything launch() gets besides the address and login; the tests launch with the same."""
+    from server.api import make_api
+    from server.guard import ApiGuard
+    from server.sessions import lifespan_forgetting_stateless_sessions
+
+    api = dict(zip(("trace", "distribution", "generate"), make_api(ctx)))
+    return dict(share=False, css=page_css(), head=page_head(), theme=gr.themes.Soft(), footer_links=["api"],
+                show_error=False,
+                max_file_size="1mb",     # the page uploads nothing; Gradio's upload route stays open regardless
+                state_session_capacity=ctx.limits.max_sessions,
+                app_kwargs={"middleware": [Middleware(ApiGuard, endpoints=api)],
+                            "lifespan": lifespan_forgetting_stateless_sessions(demo)})
 
 
 if __name__ == "__main__":

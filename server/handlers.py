@@ -26,10 +26,14 @@ class Limits:
     max_new_tokens: int = 64           # per Generate request
     max_context: int = 1024            # prompt + everything generated in one session
     max_prompt_chars: int = 20_000     # refused before tokenizing: a pasted megabyte costs nothing
+    max_sessions: int = 200            # page sessions held at once (each holds its trace); the oldest go first
+    session_idle_minutes: float = 60   # a page session's trace is dropped after this long without an event
 
     def __post_init__(self):
         if not (1 <= self.max_prompt_tokens <= self.max_context and 0 <= self.max_new_tokens):
             raise ValueError("limits must satisfy 1 <= max_prompt_tokens <= max_context and max_new_tokens >= 0")
+        if not (self.max_sessions >= 1 and self.session_idle_minutes > 0):
+            raise ValueError("limits must satisfy max_sessions >= 1 and session_idle_minutes > 0")
 
 
 @dataclass
@@ -148,6 +152,21 @@ def on_run(ctx: Context, view: View | None, c: Controls, prompt: str, chat: bool
         out["notice"] = notice_html("The model's vocabulary has no bytes for these characters, so they were left out: "
                                     + ", ".join(f"U+{ord(ch):04X}" for ch in dropped[:10]), "info")
     return new, out
+
+
+SESSION_LOST = ("The server no longer holds this page's session (it was idle for a long time, pushed out by many "
+                "other sessions, or the app restarted), so the page now shows the starting prompt again. "
+                "Press Run to see your prompt.")
+
+
+def on_session_lost(ctx: Context, c: Controls) -> tuple[View, dict]:
+    """An event arrived for a session whose view is gone: redraw every panel from the starting view
+    rather than answer about a prompt the page no longer matches."""
+    view = initial_view(ctx)
+    out = everything(ctx, view, c)
+    out.update(dict.fromkeys(WHAT_IF_IDS))
+    out["notice"] = notice_html(SESSION_LOST, "info")
+    return view, out
 
 
 def initial_view(ctx: Context) -> View:

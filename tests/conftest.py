@@ -38,20 +38,25 @@ def app_ctx(lm):
 
 
 @pytest.fixture(scope="session")
-def server(app_ctx):
-    """The app in this process (sharing the loaded model), on a free loopback port."""
+def served(app_ctx):
+    """The app in this process (sharing the loaded model), on a free loopback port: (url, demo)."""
     import app as app_module
 
     app_module.warm_up(app_ctx)
     demo = app_module.build(app_ctx)
     demo.queue(max_size=32, default_concurrency_limit=1)
     port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, share=False,
-                css=app_module.page_css(), head=app_module.page_head(), quiet=True, show_error=False)
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+                **app_module.launch_options(demo, app_ctx))
     url = f"http://127.0.0.1:{port}/"
     urllib.request.urlopen(url, timeout=30).read()
-    yield url
+    yield url, demo
     demo.close()
+
+
+@pytest.fixture(scope="session")
+def server(served):
+    return served[0]
 
 
 @pytest.fixture(scope="session")

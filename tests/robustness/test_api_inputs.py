@@ -157,7 +157,9 @@ def _nonfinite(args) -> bool:
 def test_bad_setting_is_refused_with_a_message_naming_it(client, server, api, args, word):
     answer = call_raw(server, api, args)           # raw JSON: NaN and Infinity go through as such
     assert_answer_ok(answer, api)
-    assert answer.event == "error" and word in answer.message, answer.message
+    message = refusal_message(answer)              # an error event, or a 422 for a JSON object or list
+    assert answer.event == "error" or answer.status == 422, answer
+    assert word in message or word.replace("-", "_") in message, message
     if not _nonfinite(args):                       # gradio_client cannot encode NaN/inf at all
         with pytest.raises(AppError) as info:
             client.predict(*args, api_name=f"/{api}")
@@ -197,14 +199,26 @@ def test_gradio_client_checks_the_number_of_arguments(client):
     still_works(client)
 
 
-@pytest.mark.parametrize("api, data", [
-    ("trace", []), ("distribution", [P]), ("distribution", []), ("generate", [P, 2]), ("generate", [P]),
-])
-def test_too_few_arguments_over_http_is_refused_not_a_crash(server, client, api, data):
+@pytest.mark.parametrize("api, data", [("trace", []), ("distribution", []), ("generate", [])])
+def test_too_few_arguments_over_http_is_refused_with_the_usage(server, client, api, data):
     answer = call_raw(server, api, data)
-    assert 400 <= answer.status < 500 or (answer.status == 200 and answer.event == "error"), answer
-    assert "Traceback" not in repr(answer.data) + answer.body
+    assert answer.status == 422, answer
+    message = refusal_message(answer)
+    assert_clear_message(message)
+    assert f"/{api}(prompt" in message and "needs at least 1 value" in message
     still_works(client)
+
+
+@pytest.mark.parametrize("api, data", [("distribution", [P]), ("distribution", [P, 0.0]), ("generate", [P]),
+                                       ("generate", [P, 2])])
+def test_missing_optional_arguments_over_http_take_the_documented_defaults(server, client, api, data):
+    """As gradio_client does: values left off the end of `data` are the endpoint's defaults."""
+    answer = call_raw(server, api, data)
+    assert_answer_ok(answer, api)
+    assert answer.event == "complete", answer
+    check_result_shape(api, answer.data)
+    full = {"distribution": [P, 1.0, 0, 1.0], "generate": [P, None, 1.0, 0, 1.0, 0]}[api]
+    assert answer.data == client.predict(*(data + full[len(data):]), api_name=f"/{api}")
 
 
 def refusal_message(answer):
@@ -212,15 +226,6 @@ def refusal_message(answer):
     if answer.status != 200:
         return json.loads(answer.body).get("detail")
     return answer.message
-
-
-@pytest.mark.xfail(strict=True, reason=(
-    "Gradio 6.31 limitation: with too few values in `data`, Blocks.validate_inputs raises before the "
-    "endpoint runs and, with show_error=False, the error event carries {'error': null}, no message. "
-    "Fix in app.py: a middleware that refuses short `data` for /gradio_api/call/<api> (see report)."))
-def test_too_few_arguments_over_http_carries_a_message(server):
-    answer = call_raw(server, "distribution", [P])
-    assert_clear_message(refusal_message(answer))
 
 
 @pytest.mark.parametrize("api", API_NAMES)
@@ -275,27 +280,40 @@ def test_malformed_body_is_4xx_or_an_error_event(server, client, api, name):
         assert "Traceback" not in repr(answer.data)
         if answer.event == "complete":
             check_result_shape(api, answer.data)
-        elif answer.message is not None:       # None: too few values (Gradio; see the xfail above)
+        else:
             assert_clear_message(answer.message)
     else:
         assert 400 <= answer.status < 500
     still_works(client)
 
 
-# ---- routes Gradio answers badly (documented, with the server surviving) -----------------------------------
-@pytest.mark.xfail(strict=True, reason=(
-    "Gradio 6.31 bug: POST /gradio_api/call/<unknown name> raises FnIndexInferError -> HTTP 500 "
-    "(route_utils.get_fn). Proposed app-level fix in the report (404 for names outside the public API)."))
-def test_unknown_endpoint_name_is_404(server):
-    assert post_raw(server, "no-such-endpoint", b'{"data": ["hi"]}').status == 404
+# ---- routes Gradio alone would answer with HTTP 500 (server/guard.py answers them first) -------------
+@pytest.mark.parametrize("path", ["call", "call/v2", "run", "api"])
+def test_unknown_endpoint_name_is_404_naming_the_api(server, path):
+    answer = post_raw(server, "no-such-endpoint", b'{"data": ["hi"]}', path=path)
+    assert answer.status == 404
+    message = refusal_message(answer)
+    assert_clear_message(message)
+    assert "'no-such-endpoint'" in message and "/trace(prompt)" in message and "/generate(" in message
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Gradio 6.31 bug: /gradio_api/call/v2/<name> answers 500 for an unknown name (KeyError) and for "
-    "unknown keyword arguments (construct_args TypeError)."))
 def test_v2_route_bad_bodies_are_4xx(server):
-    assert post_raw(server, "no-such-endpoint", b'{"prompt": "hi"}', path="call/v2").status < 500
-    assert post_raw(server, "trace", b'{"data": {"prompt": "hi"}}', path="call/v2").status < 500
+    for api, body, word in [("no-such-endpoint", b'{"prompt": "hi"}', "no API endpoint"),
+                            ("trace", b'{"data": {"prompt": "hi"}}', "Unknown argument"),
+                            ("trace", b'{"promt": "hi"}', "Unknown argument"),
+                            ("distribution", b'{"temperature": 0.5}', "Missing argument"),
+                            ("trace", b'["hi"]', "JSON object")]:
+        answer = post_raw(server, api, body, path="call/v2")
+        assert 400 <= answer.status < 500, (api, body, answer)
+        assert word in refusal_message(answer), (api, body, answer)
+
+
+def test_an_oversized_api_body_is_refused_before_parsing(server, client):
+    from server.guard import MAX_API_BODY
+
+    answer = post_raw(server, "trace", b'{"data": ["' + b"a" * (MAX_API_BODY + 10) + b'"]}')
+    assert answer.status == 413 and "MB" in refusal_message(answer)
+    still_works(client)
 
 
 def test_server_survives_gradio_500s(server, client):

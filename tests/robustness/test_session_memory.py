@@ -1,0 +1,78 @@
+"""What the server keeps per session, and what a page does when its session is gone.
+
+Gradio keeps a SessionState (~185 KB of component config for this page) for every session hash
+it sees; an API call without one gets a new hash each time. server/sessions.py drops the sessions
+that store no gr.State value once idle, so anonymous API traffic cannot pile them up or push the
+page sessions out; the pages' own sessions stay.
+"""
+from __future__ import annotations
+
+import pytest
+from gradio_client import Client
+
+from server.handlers import SESSION_LOST
+from server.sessions import forget_stateless_sessions
+
+from .helpers import call_raw
+
+pytestmark = [pytest.mark.browser]
+
+CHIPS = "document.querySelectorAll('#tokens button.gg-chip').length"
+
+
+def test_anonymous_api_calls_leave_no_sessions_but_pages_keep_theirs(new_page, served, lm):
+    url, demo = served
+    holder = demo.state_holder
+    page = new_page()
+    page.fill("#prompt textarea", "Two pages and a script")
+    page.click("#run")
+    n = len(lm.tokenize("Two pages and a script"))
+    page.wait_for_function(f"{CHIPS} === {n}", timeout=60_000)
+    holding = {sid for sid, s in holder.session_data.items() if s.state_data}
+    assert holding, "the page's session should hold its view"
+
+    before = len(holder.session_data)
+    for i in range(12):                                  # no session hash: a new session each time
+        assert call_raw(url, "distribution", ["Hello", 0.5 + i / 10, 0, 1.0]).event == "complete"
+    assert len(holder.session_data) >= before + 12       # Gradio made one per call...
+
+    dropped = forget_stateless_sessions(holder, idle_seconds=0)
+    assert dropped >= 12                                 # ...and they are forgotten
+    assert holding <= set(holder.session_data)           # the page's session is not
+    assert all(s.state_data for s in holder.session_data.values())
+
+    # The page still answers about its own prompt.
+    page.click("#layer-next")
+    page.wait_for_function("document.querySelector('#layer input[type=number]').value === '1'", timeout=30_000)
+    assert page.locator("#tokens button.gg-chip").count() == n
+    assert "no longer holds" not in page.inner_text("#notice")
+
+
+def test_a_client_with_a_session_hash_is_not_touched_while_it_is_used(served):
+    url, demo = served
+    client = Client(url, verbose=False)
+    client.predict("Hi", api_name="/trace")
+    forget_stateless_sessions(demo.state_holder, idle_seconds=3600)   # nothing idle that long
+    assert client.session_hash in demo.state_holder.session_data
+
+
+def test_a_page_whose_session_is_gone_is_told_and_redrawn_from_the_start(new_page, served, lm, app_ctx):
+    url, demo = served
+    page = new_page()
+    prompt = "A page that outlived its session"
+    page.fill("#prompt textarea", prompt)
+    page.click("#run")
+    page.wait_for_function(f"{CHIPS} === {len(lm.tokenize(prompt))}", timeout=60_000)
+    mine = [sid for sid, s in demo.state_holder.session_data.items() if s.state_data]
+    for sid in mine:          # as the capacity, the idle time-out or a restart would leave it
+        demo.state_holder.session_data[sid].state_data.clear()
+
+    page.click("#layer-next")
+    page.wait_for_function("document.querySelector('#notice').innerText.includes('no longer holds')", timeout=30_000)
+    assert SESSION_LOST.split(",")[0] in page.inner_text("#notice")
+    default_n = len(lm.tokenize(app_ctx.default_prompt))
+    page.wait_for_function(f"{CHIPS} === {default_n}", timeout=30_000)   # the page matches what the server has
+
+    page.click("#run")                                    # and Run brings the prompt back
+    page.wait_for_function(f"{CHIPS} === {len(lm.tokenize(prompt))}", timeout=60_000)
+    assert "no longer holds" not in page.inner_text("#notice")
