@@ -41,6 +41,30 @@
   }
   setInterval(bindHeadClicks, 400);
 
+  // Gradio's gr.Plot answers a new figure twice: Plotly.react (+ a resize) on its old div, and then,
+  // because it re-creates its child, a full draw on a fresh div; the old div is thrown away at
+  // once. Deferring each draw by a microtask and skipping the ones whose div has left the page by
+  // then halves the cost of every panel update. The promise returned still settles when the draw
+  // that counts is done.
+  function skipDrawsOnDiscardedDivs() {
+    const P = window.Plotly;
+    if (!P || P.__ggDeferred) return;
+    const counts = P.__ggCounts = {drawn: 0, skipped: 0};    // read by bench/bench_ui.py
+    const deferred = (draw) => function (gd, ...rest) {
+      return new Promise((resolve, reject) => {
+        Promise.resolve().then(() => Promise.resolve()).then(() => {
+          if (gd && gd.isConnected === false) { counts.skipped += 1; resolve(gd); return; }
+          counts.drawn += 1;
+          try { Promise.resolve(draw.call(P, gd, ...rest)).then(resolve, reject); } catch (e) { reject(e); }
+        });
+      });
+    };
+    P.react = deferred(P.react);
+    P.Plots.resize = deferred(P.Plots.resize);
+    P.__ggDeferred = true;
+  }
+  const plotlyWatch = setInterval(() => { if (window.Plotly) { skipDrawsOnDiscardedDivs(); clearInterval(plotlyWatch); } }, 50);
+
   // Keep the address bar in step with the page so that the link reopens the same view.
   function valueOf(selector) {
     const el = document.querySelector(selector);

@@ -43,6 +43,7 @@ OUT = BENCH / "out"
 RESULTS_MD = BENCH / "results.md"
 RESULTS_JSON = HERE / "results_load.json"
 SECTION = "## Load (bench/load/run_load.py)"
+SETTLE_S = 45
 sys.path.insert(0, str(HERE))
 from common import PROMPTS, parse_events  # noqa: E402
 
@@ -273,6 +274,8 @@ def table(R: dict) -> str:
         f"| **growth over those {G['requests']:,} requests** | **{G['growth_pct']:+.1f} %** (target ≤ 10 %: "
         f"{'met' if G['growth_pct'] <= 10 else 'MISSED'}) |",
     ]
+    if "rss_settled_mb" in G:
+        lines.append(f"| {G['settle_s']} s later (idle) | {G['rss_settled_mb']:,.0f} ({G['settled_growth_pct']:+.1f} %) |")
     S = R.get("growth_with_session")
     if S:
         lines += [
@@ -281,6 +284,14 @@ def table(R: dict) -> str:
             f"| after them | {S['rss_after_mb']:,.0f} |",
             f"| growth over those {S['requests']:,} requests | {S['growth_pct']:+.1f} % |",
         ]
+    if R.get("trend"):
+        last = (R["growth_with_session"] if S else G)["rss_after_mb"]
+        steps = []
+        for t in R["trend"]:
+            steps.append(f"{t['rss_after_mb']:,.0f} ({t['rss_after_mb'] - last:+,.0f})")
+            last = t["rss_after_mb"]
+        lines.append(f"| then {len(R['trend'])} more rounds of {G['requests']:,} (with / without session hash in turn), "
+                     f"RSS after each | {' → '.join(steps)} |")
     lines += [
         "",
         f"The {G['requests']:,} requests ({G['threads']} threads, same mix): {G['errors']} errors, p50 {G['p50_ms']:,.0f} ms, "
@@ -289,11 +300,11 @@ def table(R: dict) -> str:
            f"{S['wall_s']:.0f} s" if S else "") + ". Errors overall: "
         f"{'0 (target met)' if R['total_errors'] == 0 else str(R['total_errors']) + ' (target MISSED)'}.",
         "",
-        "Why the RSS grows without a session hash: for each `/gradio_api/call` request that names no `session_hash`, "
-        "Gradio 6.31 makes a new session (the event id) and keeps its `SessionState`, which copies the page's "
-        "component config (about 0.3 MB pickled here, the initial figures included), until 10,000 sessions "
-        "(`state_session_capacity`) have accumulated: the growth goes on for 10,000 requests. With one session "
-        "hash per client thread only one session per thread is made (the second growth line).",
+        "Sessions: for each `/gradio_api/call` request that names no `session_hash`, Gradio 6.31 makes a new "
+        "session and keeps its `SessionState` (a copy of the page's component config, ~185 KB here) until "
+        "`state_session_capacity` of them have accumulated. The app forgets sessions that hold no page state once "
+        "they have been idle 30 s (`server/sessions.py`), so anonymous calls cannot pile up or push page sessions "
+        "out; page sessions are bounded by `--max-sessions` and `--session-idle-minutes`.",
         "",
     ]
     return "\n".join(lines)
@@ -325,11 +336,13 @@ def main(argv=None) -> int:
     ap.add_argument("--queue-size", type=int, default=200)
     ap.add_argument("--skip-session-phase", action="store_true",
                     help="leave out the second 1,000 requests (each client thread with its own session hash)")
+    ap.add_argument("--trend", type=int, default=3, help="then this many more rounds of --growth-requests, "
+                                                          "to see whether the RSS levels off")
     ap.add_argument("--quick", action="store_true", help="5 users, 15 s, 200 requests; writes nothing")
     ap.add_argument("--no-write", action="store_true", help="print the table, leave bench/results.md alone")
     args = ap.parse_args(argv)
     if args.quick:
-        args.users, args.seconds, args.growth_requests, args.no_write = 5, 15, 200, True
+        args.users, args.seconds, args.growth_requests, args.no_write, args.trend = 5, 15, 200, True, 0
 
     import importlib.metadata
 
@@ -377,8 +390,11 @@ def main(argv=None) -> int:
         before = rss_mb(server)
         g = burst(url, args.growth_requests, args.threads, seed=2)
         after = rss_mb(server)
+        time.sleep(SETTLE_S)     # the app forgets idle anonymous sessions after 30 s (server/sessions.py)
+        settled = rss_mb(server)
         R["growth"] = {**g, "threads": args.threads, "rss_before_mb": before, "rss_after_mb": after,
-                       "growth_pct": (after - before) / before * 100}
+                       "growth_pct": (after - before) / before * 100, "rss_settled_mb": settled,
+                       "settled_growth_pct": (settled - before) / before * 100, "settle_s": SETTLE_S}
         if not args.skip_session_phase:
             print(f"{args.growth_requests} more, each thread with a session hash of its own...", flush=True)
             before = rss_mb(server)
@@ -386,13 +402,21 @@ def main(argv=None) -> int:
             after = rss_mb(server)
             R["growth_with_session"] = {**g, "threads": args.threads, "rss_before_mb": before, "rss_after_mb": after,
                                         "growth_pct": (after - before) / before * 100}
+        R["trend"] = []
+        for i in range(args.trend):     # does the growth level off? more thousands, alternating both kinds
+            with_session = i % 2 == 0
+            g = burst(url, args.growth_requests, args.threads, seed=10 + i,
+                      session_prefix=f"trend{i}-" if with_session else None)
+            R["trend"].append({"requests": g["requests"], "errors": g["errors"], "session_hash": with_session,
+                               "rss_after_mb": rss_mb(server)})
+            print(f"  trend {i + 1}/{args.trend}: RSS {R['trend'][-1]['rss_after_mb']:,.0f} MiB", flush=True)
         R["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
         R["app_alive_after"] = proc.poll() is None
     finally:
         stop_app(proc)
     L = R["locust"]
     R["total_errors"] = (L["by_api"]["all"]["errors"] + L["http_failures"] + R["growth"]["errors"] + warm["errors"]
-                         + R.get("growth_with_session", {}).get("errors", 0))
+                         + R.get("growth_with_session", {}).get("errors", 0) + sum(t["errors"] for t in R["trend"]))
     md = table(R)
     print(md)
     if L["locust_rc"] not in (0, None):
