@@ -120,6 +120,10 @@ def check_prompt(ctx: Context, prompt, chat: bool = False) -> list[int]:
         raise ValueError(f"The prompt has {len(prompt):,} characters; the limit is {ctx.limits.max_prompt_chars:,} "
                          f"characters ({ctx.limits.max_prompt_tokens} tokens). Shorten it and run again.")
     ids = ctx.lm.tokenizer.encode_chat(prompt) if chat else ctx.lm.tokenize(prompt)
+    if not ids:      # every character was one the vocabulary has no bytes for
+        dropped = ctx.lm.tokenizer.dropped_chars(prompt)
+        raise ValueError("Nothing is left to run: the model's vocabulary has no bytes for "
+                         + ", ".join(f"U+{ord(ch):04X}" for ch in dropped[:10]) + ". Type some other text.")
     if len(ids) > ctx.limits.max_prompt_tokens:
         raise ValueError(f"The prompt is {len(ids)} tokens long; the limit is {ctx.limits.max_prompt_tokens}. "
                          f"Nothing was cut: shorten it and run again.")

@@ -136,3 +136,10 @@ def test_open_link_replays_prompt_and_settings(ctx):
                                      {"prompt": "The dog ran", "t": "0.3", "layer": "4", "focus": "1", "head": "oops"})
     assert view.trace.prompt == "The dog ran" and view.focus == 1 and out["layer"] == 4
     assert values["t"] == 0.3 and "head=" in out["notice"]
+
+
+def test_a_prompt_of_only_characters_the_vocabulary_lacks_names_them(ctx):
+    from server.handlers import check_prompt
+
+    with pytest.raises(ValueError, match="U\\+0004, U\\+0006"):
+        check_prompt(ctx, "\u0004\u0006")

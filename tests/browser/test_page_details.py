@@ -56,3 +56,37 @@ def test_phone_width_is_readable(new_page):
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 400, f"the page scrolls sideways at phone width ({width}px)"
     screenshot(page, "07-phone", full_page=False)
+
+
+LAYER_PANELS = ("attention", "attention-heads", "attention-detail", "mlp", "mlp-top")
+
+
+def test_a_layer_step_draws_each_panel_once_on_the_div_that_stays(new_page):
+    """gr.Plot re-creates its plot div for every new figure and would draw the figure on the old div
+    first; assets/page.js skips draws on divs that have left the page. Each layer panel must end up
+    drawn with the new layer's figure, on a div that is on the page, and the old divs not drawn."""
+    from .test_journey import wait_plot_change
+
+    page = new_page()
+    page.wait_for_function("() => window.Plotly && window.Plotly.__ggCounts", timeout=20_000)
+    snap = "(id) => JSON.parse(JSON.stringify(document.querySelector('#' + id + ' .js-plotly-plot').data" \
+           ".map(t => ({x: t.x, y: t.y, z: t.z, text: t.text}))))"
+    before = {pid: page.evaluate(snap, pid) for pid in LAYER_PANELS}
+    counts0 = page.evaluate("() => ({...window.Plotly.__ggCounts})")
+    page.click("#layer-next")
+    page.wait_for_function("document.querySelector('#layer input[type=number]').value === '1'", timeout=20_000)
+    for pid in LAYER_PANELS:
+        wait_plot_change(page, pid, before[pid])
+    page.wait_for_timeout(300)
+    counts1 = page.evaluate("() => ({...window.Plotly.__ggCounts})")
+    skipped = counts1["skipped"] - counts0["skipped"]
+    drawn = counts1["drawn"] - counts0["drawn"]
+    assert skipped >= len(LAYER_PANELS), (counts0, counts1)      # one discarded div per panel (draw + resize)
+    assert len(LAYER_PANELS) <= drawn <= 2 * len(LAYER_PANELS) + 2, (counts0, counts1)
+    for pid in LAYER_PANELS:
+        state = page.evaluate("""(id) => { const gds = document.querySelectorAll('#' + id + ' .js-plotly-plot');
+            return {n: gds.length, drawn: [...gds].every(g => g.isConnected && g._fullLayout && g.data.length > 0)}; }""",
+                              pid)
+        assert state == {"n": 1, "drawn": True}, (pid, state)
+    title = page.evaluate("() => document.querySelector('#mlp .gtitle').textContent")
+    assert "Layer 1" in title
