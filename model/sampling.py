@@ -55,8 +55,10 @@ def temperature_probs(logits: np.ndarray, temperature: float) -> np.ndarray:
         p = np.zeros_like(logits)
         p[int(np.argmax(logits))] = 1.0
         return p
-    # Shift before dividing: logits / T overflows to inf for a tiny T, and inf - inf is NaN.
-    return softmax((logits - logits.max()) / temperature)
+    # Shift before dividing: logits / T overflows to inf for a tiny T, and inf - inf is NaN. After the
+    # shift every value is <= 0, so an overflow can only give -inf, i.e. probability 0: intended.
+    with np.errstate(over="ignore"):
+        return softmax((logits - logits.max()) / temperature)
 
 
 def kept_mask(probs: np.ndarray, top_k: int, top_p: float) -> np.ndarray:
