@@ -446,11 +446,11 @@ def main(argv=None) -> None:
 
 def launch_options(demo: gr.Blocks, ctx: Context) -> dict:
     """Everything launch() gets besides the address and login; the tests launch with the same."""
-    from server.api import make_api
     from server.guard import ApiGuard
     from server.sessions import lifespan_forgetting_stateless_sessions
 
-    api = dict(zip(("trace", "distribution", "generate"), make_api(ctx)))
+    # The guard checks requests against the endpoints the page really registered (gr.api above).
+    api = {f.api_name: f.fn for f in demo.fns.values() if f.api_visibility == "public" and f.api_name}
     return dict(share=False, css=page_css(), head=page_head(), theme=gr.themes.Soft(), footer_links=["api"],
                 show_error=False,
                 max_file_size="1mb",     # the page uploads nothing; Gradio's upload route stays open regardless
