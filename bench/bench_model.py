@@ -39,6 +39,8 @@ import threading
 import time
 from pathlib import Path
 
+from results_file import replace_section  # bench/, the script's own folder
+
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench"
 RESULTS_MD = BENCH / "results.md"
@@ -661,18 +663,7 @@ def contention_line(R: dict) -> str:
 
 def write_results(md: str, R: dict) -> None:
     RESULTS_JSON.write_text(json.dumps(R, indent=1, default=str) + "\n")
-    if RESULTS_MD.exists():
-        text = RESULTS_MD.read_text()
-        start = text.find(SECTION)
-        if start >= 0:
-            nxt = text.find("\n## ", start + len(SECTION))
-            end = len(text) if nxt < 0 else nxt + 1
-            text = text[:start] + md.rstrip("\n") + "\n" + ("\n" if nxt >= 0 else "") + text[end:]
-        else:
-            text = text.rstrip("\n") + "\n\n" + md
-    else:
-        text = "# GlassGPT benchmarks\n\n" + md
-    RESULTS_MD.write_text(text)
+    replace_section(RESULTS_MD, SECTION, md)
 
 
 if __name__ == "__main__":

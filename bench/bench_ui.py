@@ -60,6 +60,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from results_file import replace_section  # bench/, the script's own folder
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -1021,14 +1023,7 @@ def markdown(table: dict, meta: dict) -> str:
 def write_results(md: str, data: dict, json_too: bool = True) -> None:
     if json_too:
         RESULTS_JSON.write_text(json.dumps(data, indent=1, default=str), encoding="utf-8")
-    text = RESULTS_MD.read_text(encoding="utf-8") if RESULTS_MD.exists() else "# GlassGPT benchmarks\n\n"
-    start = text.find(SECTION)
-    if start >= 0:
-        nxt = text.find("\n## ", start + len(SECTION))
-        text = text[:start] + md.rstrip() + "\n" + (text[nxt:] if nxt >= 0 else "")
-    else:
-        text = text.rstrip() + "\n\n" + md.rstrip() + "\n"
-    RESULTS_MD.write_text(text, encoding="utf-8")
+    replace_section(RESULTS_MD, SECTION, md)
 
 
 def strip_samples(browser: dict) -> dict:

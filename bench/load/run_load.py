@@ -47,6 +47,9 @@ SETTLE_S = 45
 sys.path.insert(0, str(HERE))
 from common import PROMPTS, parse_events  # noqa: E402
 
+sys.path.insert(0, str(BENCH))
+from results_file import replace_section  # noqa: E402
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -312,18 +315,7 @@ def table(R: dict) -> str:
 
 def write_results(md: str, R: dict) -> None:
     RESULTS_JSON.write_text(json.dumps(R, indent=1, default=str) + "\n")
-    if RESULTS_MD.exists():
-        text = RESULTS_MD.read_text()
-        start = text.find(SECTION)
-        if start >= 0:
-            nxt = text.find("\n## ", start + len(SECTION))
-            end = len(text) if nxt < 0 else nxt + 1
-            text = text[:start] + md.rstrip("\n") + "\n" + ("\n" if nxt >= 0 else "") + text[end:]
-        else:
-            text = text.rstrip("\n") + "\n\n" + md
-    else:
-        text = "# GlassGPT benchmarks\n\n" + md
-    RESULTS_MD.write_text(text)
+    replace_section(RESULTS_MD, SECTION, md)
 
 
 def main(argv=None) -> int:
