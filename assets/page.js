@@ -1,5 +1,5 @@
-// GlassGPT page behaviour that Gradio has no component for:
-// arrow keys step through layers, and a click on a head overview selects that head.
+// GlassGPT page behaviour that Gradio has no component for: arrow keys and play step through
+// layers, a click on a head overview selects that head, the address bar follows the view.
 (function () {
   function typingInto(el) {
     if (!el) return false;
@@ -19,11 +19,10 @@
     const box = document.querySelector("#layer input[type=number]");
     return box ? box.value : "0";
   }
-  function sendPick(layer, head) {
-    // window.ggPickHead is installed by the hidden #head-pick element (a Gradio custom event).
-    if (typeof window.ggPickHead === "function") window.ggPickHead(Number(layer), Number(head));
+  function sendPick(layer, head) {     // drawn in the page (assets/layers.js): no request
+    if (window.GG && window.GG.layers) window.GG.layers.pick(Number(layer), Number(head));
   }
-  // Plotly figures are re-created on every update: bind click handlers to new ones as they appear.
+  // Each plot panel keeps its div (assets/plots.js): bind the click handler once, when it first appears.
   function bindHeadClicks() {
     for (const [id, withLayer] of [["attention-heads", false], ["attention-all", true]]) {
       const plot = document.querySelector("#" + id + " .js-plotly-plot");
@@ -41,31 +40,36 @@
   }
   setInterval(bindHeadClicks, 400);
 
-  // Gradio's gr.Plot answers a new figure twice: Plotly.react (+ a resize) on its old div, and then,
-  // because it re-creates its child, a full draw on a fresh div; the old div is thrown away at
-  // once. Deferring each draw by a microtask and skipping the ones whose div has left the page by
-  // then halves the cost of every panel update. The promise returned still settles when the draw
-  // that counts is done.
-  function skipDrawsOnDiscardedDivs() {
-    const P = window.Plotly;
-    if (!P || P.__ggDeferred) return;
-    const counts = P.__ggCounts = {drawn: 0, skipped: 0};    // read by tests and bench/bench_ui.py
-    // The real draws, looked up at call time so that bench/bench_ui.py can time them.
-    const original = P.__ggOriginal = {react: P.react, resize: P.Plots.resize};
-    const deferred = (name) => function (gd, ...rest) {
-      return new Promise((resolve, reject) => {
-        Promise.resolve().then(() => Promise.resolve()).then(() => {
-          if (gd && gd.isConnected === false) { counts.skipped += 1; resolve(gd); return; }
-          counts.drawn += 1;
-          try { Promise.resolve(original[name].call(P, gd, ...rest)).then(resolve, reject); } catch (e) { reject(e); }
-        });
-      });
-    };
-    P.react = deferred("react");
-    P.Plots.resize = deferred("resize");
-    P.__ggDeferred = true;
+  // Play: step through every layer at a readable pace; press again (or any layer control) to stop.
+  const PLAY_STEP_MS = 900;
+  let playing = null;
+  function setPlayLabel(on) {
+    const b = document.getElementById("layer-play");
+    if (b) b.textContent = on ? "■ stop" : "▶ play";
   }
-  const plotlyWatch = setInterval(() => { if (window.Plotly) { skipDrawsOnDiscardedDivs(); clearInterval(plotlyWatch); } }, 50);
+  function stopPlay() { if (playing) { clearInterval(playing); playing = null; setPlayLabel(false); } }
+  function startPlay() {
+    const box = document.querySelector("#layer input[type=number]");
+    const last = box ? Number(box.max || box.getAttribute("max") || 0) : 0;
+    const range = document.querySelector("#layer input[type=range]");
+    if (box && range && Number(box.value) >= last) {     // at the top: start again at layer 0
+      range.value = "0";
+      range.dispatchEvent(new Event("input", {bubbles: true}));
+    }
+    setPlayLabel(true);
+    playing = setInterval(() => {
+      const now = document.querySelector("#layer input[type=number]");
+      if (!now || Number(now.value) >= last) { stopPlay(); return; }
+      document.getElementById("layer-next").click();
+    }, PLAY_STEP_MS);
+  }
+  document.addEventListener("click", function (e) {
+    if (!e.isTrusted) return;
+    if (e.target.closest && e.target.closest("#layer-play")) { playing ? stopPlay() : startPlay(); return; }
+    if (e.target.closest && e.target.closest("#layer-prev, #layer-next, #layer, #run")) stopPlay();
+  }, true);
+  window.GG = window.GG || {};
+  window.GG.play = {start: startPlay, stop: stopPlay, playing: () => !!playing};
 
   // Keep the address bar in step with the page so that the link reopens the same view.
   function valueOf(selector) {

@@ -204,7 +204,9 @@ class LanguageModel:
         arrays = merge_position(trace.acts.stored, delta, self.cfg.n_layer)
         timings = dict(trace.timings, last_step_s=dt, decode_s=trace.timings.get("decode_s", 0.0) + dt,
                        decode_tokens=trace.timings.get("decode_tokens", 0) + 1)
-        return self._make_trace(trace.prompt + self.decode([token_id]), ids, arrays, trace.n_prompt, timings,
+        # `prompt` stays the text that was run; the generated text is read from the pieces
+        # (decoding one token at a time would break multi-byte characters into U+FFFD).
+        return self._make_trace(trace.prompt, ids, arrays, trace.n_prompt, timings,
                                 ablation=trace.ablation)
 
     def next_token(self, trace: Trace, params: SamplingParams) -> int:

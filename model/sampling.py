@@ -2,8 +2,9 @@
 
     p_i = exp(z_i / T) / sum_j exp(z_j / T)          (T = 0: all mass on the largest logit)
     top-k keeps the k most likely tokens; top-p keeps the smallest set whose mass reaches p;
-    what is kept is renormalised, and one token is drawn with a generator seeded by
-    (seed, position), so the same settings give the same pick at the same position.
+    what is kept is renormalised, and one token is drawn by inverting the cumulative
+    distribution at a uniform number fixed by (seed, position), so the same settings give the
+    same pick at the same position. The page (assets/sampling.js) repeats these steps exactly.
 """
 from __future__ import annotations
 
@@ -61,8 +62,13 @@ def temperature_probs(logits: np.ndarray, temperature: float) -> np.ndarray:
         return softmax((logits - logits.max()) / temperature)
 
 
-def kept_mask(probs: np.ndarray, top_k: int, top_p: float) -> np.ndarray:
-    """Which tokens survive the top-k and top-p cuts (the most likely token always does)."""
+def kept_mask(probs: np.ndarray, top_k: int, top_p: float, greedy: bool = False) -> np.ndarray:
+    """Which tokens survive the top-k and top-p cuts (the most likely token always does).
+    Greedy decoding (T = 0) keeps exactly one token, the largest logit's."""
+    if greedy:
+        keep = np.zeros(len(probs), dtype=bool)
+        keep[int(np.argmax(probs))] = True
+        return keep
     order = np.argsort(-probs, kind="stable")
     keep_sorted = np.ones(len(probs), dtype=bool)
     if top_k:
@@ -105,7 +111,7 @@ def distribution(logits: np.ndarray, params: SamplingParams) -> Distribution:
         raise ValueError("logits must be one finite vector")
     check_params(params.temperature, params.top_k, params.top_p, params.seed, vocab_size=len(logits))
     probs_t = temperature_probs(logits, params.temperature)
-    kept = kept_mask(probs_t, params.top_k, params.top_p)
+    kept = kept_mask(probs_t, params.top_k, params.top_p, greedy=params.temperature == 0)
     final = np.where(kept, probs_t, 0.0)
     return Distribution(logits, probs_t, kept, final / final.sum(), params)
 
@@ -128,10 +134,27 @@ def records(dist: Distribution, n: int) -> list[TokenRecord]:
             for i in dist.top(n)]
 
 
+_MASK64 = (1 << 64) - 1
+
+
+def _splitmix64(x: int) -> int:
+    """One step of SplitMix64 (Steele, Lea & Flood 2014): a 64-bit integer hash that JavaScript's
+    BigInt reproduces bit for bit, so the page can make the same draw as the server."""
+    z = (x + 0x9E3779B97F4A7C15) & _MASK64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return z ^ (z >> 31)
+
+
+def uniform_draw(seed: int, position: int) -> float:
+    """The uniform number in [0, 1) that decides the pick at `position` under `seed` (53 bits)."""
+    return (_splitmix64((int(seed) ^ _splitmix64(int(position))) & _MASK64) >> 11) / 2.0 ** 53
+
+
 def sample(dist: Distribution, position: int) -> int:
     """Draw one token id. Seeded by (seed, position): repeatable, and independent across positions."""
     if dist.params.temperature == 0:
         return int(np.argmax(dist.probs))
-    rng = np.random.default_rng([dist.params.seed, position])
     cdf = np.cumsum(dist.probs)
-    return int(min(np.searchsorted(cdf, rng.random() * cdf[-1], side="right"), len(cdf) - 1))
+    u = uniform_draw(dist.params.seed, position)
+    return int(min(np.searchsorted(cdf, u * cdf[-1], side="right"), len(cdf) - 1))

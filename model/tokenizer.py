@@ -58,6 +58,18 @@ class TokenPiece:
     display: str  # printable label; never contains U+FFFD
 
 
+def split_incomplete_utf8(raw: bytes) -> tuple[bytes, bytes]:
+    """(complete, waiting): `waiting` is a trailing start of a multi-byte character whose
+    remaining bytes have not arrived yet (at most 3 bytes); everything before it is `complete`."""
+    for back in range(1, min(3, len(raw)) + 1):
+        b = raw[-back]
+        if b & 0xC0 == 0x80:            # a continuation byte: the character starts further back
+            continue
+        need = 2 if b & 0xE0 == 0xC0 else 3 if b & 0xF0 == 0xE0 else 4 if b & 0xF8 == 0xF0 else 1
+        return (raw[:-back], raw[-back:]) if need > back else (raw, b"")
+    return raw, b""
+
+
 def _display(raw: bytes) -> str:
     """Printable label: whitespace as visible marks, invisible characters escaped, and bytes that
     are not whole UTF-8 characters shown in hex (never as a U+FFFD replacement glyph)."""

@@ -13,7 +13,8 @@ import gradio as gr
 from model.sampling import SamplingParams
 from model.sampling import distribution as next_token_distribution
 
-from .handlers import Context, _number, _whole, check_prompt
+from .controls import number, whole_number
+from .handlers import Context, check_prompt
 
 log = logging.getLogger("glassgpt")
 
@@ -51,8 +52,8 @@ def make_api(ctx: Context):
     @_checked
     def distribution(prompt: str, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0) -> list[dict]:
         """The next-token distribution after temperature, top-k and top-p (top 20 tokens)."""
-        params = SamplingParams(_number(temperature, "temperature"),
-                                _whole(top_k, "top-k", 0, ctx.lm.cfg.vocab_size), _number(top_p, "top-p"))
+        params = SamplingParams(number(temperature, "temperature"),
+                                whole_number(top_k, "top-k", 0, ctx.lm.cfg.vocab_size), number(top_p, "top-p"))
         tr = ctx.lm.trace(check_prompt(ctx, prompt))
         return _top(ctx, tr.logits[-1], params, 20)
 
@@ -62,9 +63,9 @@ def make_api(ctx: Context):
         """Generate up to max_new_tokens tokens (default: 20 or the server's limit, if lower); stops at
         end-of-sequence."""
         limit = ctx.limits.max_new_tokens
-        n = min(20, limit) if max_new_tokens is None else _whole(max_new_tokens, "max_new_tokens", 0, limit)
-        params = SamplingParams(_number(temperature, "temperature"), _whole(top_k, "top-k", 0, ctx.lm.cfg.vocab_size),
-                                _number(top_p, "top-p"), _whole(seed, "seed", 0, 2**63 - 1))
+        n = min(20, limit) if max_new_tokens is None else whole_number(max_new_tokens, "max_new_tokens", 0, limit)
+        params = SamplingParams(number(temperature, "temperature"), whole_number(top_k, "top-k", 0, ctx.lm.cfg.vocab_size),
+                                number(top_p, "top-p"), whole_number(seed, "seed", 0, 2**63 - 1))
         g = ctx.lm.generate(check_prompt(ctx, prompt), n, params.temperature, params.top_k, params.top_p, params.seed)
         return {"text": g.text, "tokens": [ctx.lm.decode([i]) for i in g.new_ids], "ids": g.new_ids,
                 "stopped_at_eos": g.stopped_at_eos}

@@ -21,8 +21,9 @@ from viz import ablation as ablation_viz
 from viz import compare as compare_viz
 from viz import residual_path as path_viz
 
-from .handlers import Context, Controls, _whole, check_prompt
-from .render import _md_code
+from .controls import Controls, whole_number
+from .handlers import Context, check_prompt
+from .render import md_code
 from .state import View
 
 PLAIN = SamplingParams()          # temperature 1, no cuts: the model's own distribution
@@ -69,13 +70,13 @@ def ablation_summary(abl, p_before: np.ndarray, p_after: np.ndarray, labels, cfg
     change = p_after[tb] - p_before[tb]
     kl = ablation_viz.kl_bits(p_before, p_after)
     lines = [
-        f"**Switched off:** {' and '.join(parts)} — {_md_code(abl.describe(cfg=cfg))}. A head's output (its part of "
+        f"**Switched off:** {' and '.join(parts)} — {md_code(abl.describe(cfg=cfg))}. A head's output (its part of "
         f"z, before the output projection) or a neuron's activation (before the down projection) is set to 0 "
         f"at every position, so it adds nothing to the residual stream.",
-        f"**Top next token:** {_md_code(labels(tb))} {_pct(p_before[tb])} before → "
-        + (f"still {_md_code(labels(ta))}, now {_pct(p_after[ta])}." if ta == tb else
-           f"{_md_code(labels(ta))} {_pct(p_after[ta])} after; {_md_code(labels(tb))} now has {_pct(p_after[tb])}.")
-        + f" Change for {_md_code(labels(tb))}: {change * 100:+.1f} percentage points.",
+        f"**Top next token:** {md_code(labels(tb))} {_pct(p_before[tb])} before → "
+        + (f"still {md_code(labels(ta))}, now {_pct(p_after[ta])}." if ta == tb else
+           f"{md_code(labels(ta))} {_pct(p_after[ta])} after; {md_code(labels(tb))} now has {_pct(p_after[tb])}.")
+        + f" Change for {md_code(labels(tb))}: {change * 100:+.1f} percentage points.",
         f"**KL(before ‖ after):** {kl:.3f} bits (0 = the distribution did not change; temperature 1, no cuts).",
     ]
     return "\n\n".join(lines)
@@ -86,13 +87,13 @@ def on_compare(ctx: Context, view: View, c: Controls, prompt_b: str, focus_b=Non
     """Run prompt B and compare it with the view's prompt A at the page's layer and head. A's focus
     token is compared with B's token chosen by viz.compare.match_position (or `focus_b`)."""
     ids_b = check_prompt(ctx, prompt_b)
-    chosen = None if focus_b is None or focus_b == "" else _whole(focus_b, "B's token position", 0, len(ids_b) - 1)
+    chosen = None if focus_b is None or focus_b == "" else whole_number(focus_b, "B's token position", 0, len(ids_b) - 1)
     tb = ctx.lm.trace(ids_b)
     ta = view.trace
     pos_b, why = compare_viz.match_position(ta, view.focus, tb) if chosen is None else (chosen, "chosen")
     cos = compare_viz.cosine_per_layer(ta, view.focus, tb, pos_b)
     la, lb = ta.pieces[view.focus].display, tb.pieces[pos_b].display
-    summary = (f"Comparing A's token {_md_code(la)} (#{view.focus}) with B's {_md_code(lb)} (#{pos_b}): {why}. "
+    summary = (f"Comparing A's token {md_code(la)} (#{view.focus}) with B's {md_code(lb)} (#{pos_b}): {why}. "
                f"Cosine similarity after the embedding {cos[0]:.2f}, after the last layer {cos[-1]:.2f}.")
     if compare_viz.same_prefix(ta, view.focus, tb, pos_b):
         summary += (" The prompts are identical up to this token, and attention only looks back, so its vector "

@@ -7,15 +7,15 @@ from __future__ import annotations
 
 import html
 import logging
-import math
+import time
 from dataclasses import dataclass, field
 from typing import Iterator
 
-from model import LanguageModel, SamplingParams
-from model.sampling import check_params
+from model import LanguageModel
 
-from . import render
-from .state import View, make_view, with_focus
+from . import layer_data, render
+from .controls import Controls, whole_number
+from .state import View, first_view, make_view, with_focus
 
 log = logging.getLogger("glassgpt")
 
@@ -41,68 +41,19 @@ class Context:
     """What every handler shares: the model (read-only), the limits, the label cache, the first view."""
     lm: LanguageModel
     limits: Limits
-    labels: object = None
-    initial: View | None = None
     default_prompt: str = "The capital of France is"
-    static: dict = field(default_factory=dict)
+    labels: object = field(init=False)      # id -> the token's visible label (memoised)
+    static: dict = field(init=False)        # panels that never change: model card, parameter figure, notes
+    initial: View = field(init=False)       # the starting view every new page shows
 
     def __post_init__(self):
         self.labels = render.make_labels(self.lm)
         self.static = render.static_group(self.lm)
+        self.initial = make_view(self.lm, self.lm.trace(self.default_prompt))
 
-
-@dataclass(frozen=True)
-class Controls:
-    layer: int = 0
-    head: int = 0
-    exclude_first: bool = False
-    log_scale: bool = False
-    mlp_all: bool = False
-    heads_metric: str = "sink"
-    embed_3d: bool = False
-    temperature: float = 1.0
-    top_k: int = 0
-    top_p: float = 1.0
-    seed: int = 0
-
-    @classmethod
-    def from_page(cls, lm: LanguageModel, layer, head, exclude_first, log_scale, mlp_all, heads_metric, embed_3d,
-                  temperature, top_k, top_p, seed) -> "Controls":
-        """Coerce what the page sends (numbers may arrive as floats or None) and check ranges."""
-        c = lm.cfg
-        layer, head = _whole(layer, "layer", 0, c.n_layer - 1), _whole(head, "head", 0, c.n_head - 1)
-        top_k, seed = _whole(top_k, "top-k", 0, c.vocab_size), _whole(seed, "seed", 0, 2**63 - 1)
-        temperature, top_p = _number(temperature, "temperature"), _number(top_p, "top-p")
-        check_params(temperature, top_k, top_p, seed, vocab_size=c.vocab_size)
-        return cls(layer, head, bool(exclude_first), bool(log_scale), bool(mlp_all), str(heads_metric or "sink"),
-                   bool(embed_3d), temperature, top_k, top_p, seed)
-
-    @property
-    def layer_options(self) -> render.LayerOptions:
-        return render.LayerOptions(self.layer, self.head, self.exclude_first, self.log_scale, self.mlp_all,
-                                   self.heads_metric, self.embed_3d)
-
-    @property
-    def sampling(self) -> SamplingParams:
-        return SamplingParams(self.temperature, self.top_k, self.top_p, self.seed)
-
-
-def _number(x, what: str) -> float:
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        raise ValueError(f"{what} must be a number, got {x!r}") from None
-    if not math.isfinite(v):
-        raise ValueError(f"{what} must be a finite number, got {x!r}")
-    return v
-
-
-def _whole(x, what: str, lo: int, hi: int) -> int:
-    # Exact integers are checked as integers: going through float would round 2**63 - 1 up.
-    v = x if isinstance(x, int) and not isinstance(x, bool) else _number(x, what)
-    if v != int(v) or not lo <= v <= hi:
-        raise ValueError(f"{what} must be a whole number in {lo}..{hi}, got {x!r}")
-    return int(v)
+    def vocabulary_labels(self) -> list[str]:
+        """Every token's label, in id order (the page's sampler may pick any of them)."""
+        return [self.labels(i) for i in range(self.lm.cfg.vocab_size)]
 
 
 def notice_html(message: str, kind: str = "error") -> str:
@@ -132,9 +83,10 @@ def check_prompt(ctx: Context, prompt, chat: bool = False) -> list[int]:
 
 def everything(ctx: Context, view: View, c: Controls) -> dict:
     out = {}
-    out.update(render.prompt_group(ctx.lm, view, c.layer_options, ctx.labels))
-    out.update(render.layer_group(view, c.layer_options))
-    out.update(render.sampling_group(view, c.sampling, ctx.labels))
+    out.update(render.prompt_group(ctx.lm, view, c, ctx.labels))
+    out.update(render.lens_group(ctx.lm, view, c, ctx.labels))
+    out.update(render.layer_group(view, c))
+    out.update(render.sampling_group(view, ctx.labels))
     out["token-count"] = render.token_count_text(view, ctx.limits.max_prompt_tokens)
     out["notice"] = ""
     return out
@@ -147,15 +99,37 @@ WHAT_IF_IDS = ("ablation", "ablation-lens", "ablation-summary", "compare-attenti
 
 def on_run(ctx: Context, view: View | None, c: Controls, prompt: str, chat: bool = False) -> tuple[View, dict]:
     """Run a new prompt; in chat mode it is wrapped in the model's chat template first."""
+    out = {}
+    for new, part in run_in_steps(ctx, view, c, prompt, chat):
+        out.update(part)
+    return new, out
+
+
+def run_in_steps(ctx: Context, view: View | None, c: Controls, prompt: str, chat: bool = False
+                 ) -> Iterator[tuple[View, dict]]:
+    """Run, in two answers: first the tokens, the distribution and the current layer's panels
+    (the panels that need the logit lens and the neighbours say they are computing), then
+    the rest (the layers around the current one; the page fetches the others while idle)."""
     ids = check_prompt(ctx, prompt, bool(chat))
-    new = make_view(ctx.lm, ctx.lm.trace(ids))
-    out = everything(ctx, new, c)
+    trace = ctx.lm.trace(ids)
+    first = first_view(trace)
+    out = render.prompt_group(ctx.lm, first, c, ctx.labels)
+    out.update(render.layer_group(first, c, budget=0))          # the current layer only
+    out.update(render.sampling_group(first, ctx.labels))
     out.update(dict.fromkeys(WHAT_IF_IDS))        # ablation, comparison and paths described the old prompt
+    out.update(dict.fromkeys(render.LENS_IDS, render.COMPUTING))
+    out["token-count"] = render.token_count_text(first, ctx.limits.max_prompt_tokens)
+    out["notice"] = ""
+    yield first, out
+    new = make_view(ctx.lm, trace, previous=first)
+    out = render.lens_group(ctx.lm, new, c, ctx.labels)
+    out.update(render.layer_group(new, c))
+    out["notice"] = ""
     dropped = ctx.lm.tokenizer.dropped_chars(prompt)
     if dropped:   # never lose text silently
         out["notice"] = notice_html("The model's vocabulary has no bytes for these characters, so they were left out: "
                                     + ", ".join(f"U+{ord(ch):04X}" for ch in dropped[:10]), "info")
-    return new, out
+    yield new, out
 
 
 SESSION_LOST = ("The server no longer holds this page's session (it was idle for a long time, pushed out by many "
@@ -174,44 +148,45 @@ def on_session_lost(ctx: Context, c: Controls) -> tuple[View, dict]:
 
 
 def initial_view(ctx: Context) -> View:
-    if ctx.initial is None:
-        ctx.initial = make_view(ctx.lm, ctx.lm.trace(ctx.default_prompt))
     return ctx.initial
 
 
 # ---- focus, layer, head, view options ----------------------------------------------------------
 def on_focus(ctx: Context, view: View, c: Controls, position) -> tuple[View, dict]:
-    new = with_focus(ctx.lm, view, _whole(position, "token position", 0, view.T - 1))
-    out = render.focus_group(ctx.lm, new, c.layer_options, ctx.labels)
+    new = with_focus(ctx.lm, view, whole_number(position, "token position", 0, view.T - 1))
+    out = render.focus_group(ctx.lm, new, c, ctx.labels)
+    out.update(render.layer_group(new, c))
     out["token-count"] = render.token_count_text(new, ctx.limits.max_prompt_tokens)
     out["notice"] = ""
     return new, out
 
 
 def on_layer(ctx: Context, view: View, c: Controls) -> tuple[View, dict]:
-    out = render.layer_group(view, c.layer_options)
+    """A view option changed (sink hidden, log scale, all neurons): the layer panels again."""
+    out = render.layer_group(view, c)
     out["notice"] = ""
     return view, out
 
 
-def on_layer_step(ctx: Context, view: View, c: Controls, delta: int) -> tuple[View, dict]:
-    layer = min(max(c.layer + delta, 0), ctx.lm.cfg.n_layer - 1)
-    view, out = on_layer(ctx, view, Controls(**{**c.__dict__, "layer": layer}))
-    out["layer"] = layer
-    return view, out
-
-
-def on_head_pick(ctx: Context, view: View, c: Controls, layer, head) -> tuple[View, dict]:
-    """A click on a head overview selects that layer and head."""
-    layer = _whole(layer, "layer", 0, ctx.lm.cfg.n_layer - 1)
-    head = _whole(head, "head", 0, ctx.lm.cfg.n_head - 1)
-    view, out = on_layer(ctx, view, Controls(**{**c.__dict__, "layer": layer, "head": head}))
-    out.update(layer=layer, head=head)
-    return view, out
+def on_need_layer(ctx: Context, view: View, c: Controls, layer, head, layers=None) -> tuple[View, dict]:
+    """The page lacks layers: the one its control shows (then `layers` is None: the layers around
+    it), or, while idle, the `layers` it has not received yet (nearest first)."""
+    if view is None:      # the session is gone (or its page load has not been stored yet)
+        return (None, {}) if layers is not None else on_session_lost(ctx, c)
+    n = ctx.lm.cfg.n_layer
+    layer = whole_number(layer, "layer", 0, n - 1)
+    head = whole_number(head, "head", 0, ctx.lm.cfg.n_head - 1)
+    if layers is not None:
+        if not isinstance(layers, list) or len(layers) > n:
+            raise ValueError("layers must be a list of layer numbers")
+        layers = [whole_number(l, "layer", 0, n - 1) for l in layers]
+    data = layer_data.layer_data(view, c.with_(layer=layer, head=head), layers=layers)
+    return view, {"layer-data": data}
 
 
 def on_heads_metric(ctx: Context, view: View, c: Controls) -> tuple[View, dict]:
-    return view, {"attention-all": render.attention.all_heads_figure(view.trace, metric=c.heads_metric)}
+    return view, {"attention-all": render.attention.all_heads_figure(view.trace, metric=c.heads_metric,
+                                                                    stats=view.head_stats)}
 
 
 def on_embed_dims(ctx: Context, view: View, c: Controls) -> tuple[View, dict]:
@@ -219,14 +194,7 @@ def on_embed_dims(ctx: Context, view: View, c: Controls) -> tuple[View, dict]:
                                                                    dims=3 if c.embed_3d else 2, labels=ctx.labels)}
 
 
-# ---- sampling and generation --------------------------------------------------------------------
-def on_sampling(ctx: Context, view: View, c: Controls) -> tuple[View, dict]:
-    """Temperature, top-k, top-p or seed moved: re-read the cached logits, never the model."""
-    out = render.sampling_group(view, c.sampling, ctx.labels)
-    out["notice"] = ""
-    return view, out
-
-
+# ---- generation ---------------------------------------------------------------------------------
 def _room_for(ctx: Context, view: View, n: int) -> int:
     room = min(ctx.limits.max_context, ctx.lm.cfg.n_ctx) - view.T
     if room <= 0:
@@ -249,11 +217,22 @@ def on_next_token(ctx: Context, view: View, c: Controls) -> tuple[View, dict]:
     return _after_generation(ctx, view, c, ctx.lm.step(view.trace, token))
 
 
+PANELS_EVERY_S = 0.5      # while generating, every panel follows the newest token at most this often
+
+
 def on_generate(ctx: Context, view: View, c: Controls, n) -> Iterator[tuple[View, dict]]:
-    """Generate up to n tokens, yielding after each so the page follows along."""
-    n = _room_for(ctx, view, _whole(n, "number of tokens", 1, ctx.limits.max_new_tokens))
-    new, out = view, {}
+    """Generate up to n tokens, yielding after each: the text and count every token, every panel at
+    most every PANELS_EVERY_S and after the last token (a full redraw per token froze the page)."""
+    n = _room_for(ctx, view, whole_number(n, "number of tokens", 1, ctx.limits.max_new_tokens))
+    new, trace, drawn_at = view, view.trace, time.monotonic()
     for trace in ctx.lm.stream(view.trace, n, c.sampling):
+        if time.monotonic() - drawn_at >= PANELS_EVERY_S:
+            new, out = _after_generation(ctx, new, c, trace)
+            drawn_at = time.monotonic()
+            yield new, out
+        else:
+            yield new, render.progress_group(new, trace, ctx.limits.max_prompt_tokens)
+    if trace is not new.trace:
         new, out = _after_generation(ctx, new, c, trace)
         yield new, out
     last = new.trace.token_ids[-1] if new.T > new.trace.n_prompt else None

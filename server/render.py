@@ -3,31 +3,21 @@
 Each group lists exactly what a control invalidates, so a slider move recomputes only its own
 panels and never runs the model:
   prompt group   (Run, Next token, Generate): tokens, embeddings, all-heads overview, logit lens
-  focus group    (a chip click):               chips, neighbours, attention detail, top neurons, focus lens
-  layer group    (layer, head, view options):  attention pattern, layer heads, detail, MLP
-  sampling group (temperature, top-k/p, seed): distribution, the sampled pick
+  focus group    (a chip click):               chips, neighbours, embeddings, lens (+ the layer group)
+  layer group    (view options, a layer the page lacks): attention, heads, detail, MLP for many layers
+  sampling group (Run, Next token):             the logits the page computes the distribution from
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import lru_cache
 
 from model import LanguageModel
-from model.sampling import SamplingParams, distribution, sample
+from model.tokenizer import split_incomplete_utf8
 from viz import attention, distribution as dist_viz, embeddings, kv_cache, logit_lens, mlp, model_card, positions, tokens
 
+from . import layer_data
+from .controls import Controls
 from .state import View
-
-
-@dataclass(frozen=True)
-class LayerOptions:
-    layer: int = 0
-    head: int = 0
-    exclude_first: bool = False     # hide the attention sink (key position 0)
-    log_scale: bool = False
-    mlp_all: bool = False
-    heads_metric: str = "sink"
-    embed_3d: bool = False
 
 
 def make_labels(lm: LanguageModel):
@@ -35,8 +25,22 @@ def make_labels(lm: LanguageModel):
     return lru_cache(maxsize=65536)(lambda i: lm.tokenizer.pieces([int(i)])[0].display)
 
 
-def token_count_text(view: View, max_tokens: int) -> str:
-    tr = view.trace
+def text_so_far(tr) -> str:
+    """The prompt and what was generated after it. Bytes of a character whose other bytes have not
+    been generated yet are shown as hex until it is complete (never as U+FFFD)."""
+    raw = b"".join(p.raw for p in tr.pieces[tr.n_prompt:])
+    done, waiting = split_incomplete_utf8(raw)
+    text = tr.prompt + done.decode("utf-8", errors="replace")
+    return text + ("⟨" + " ".join(f"{b:02X}" for b in waiting) + "⟩" if waiting else "")
+
+
+def progress_group(view: View, tr, max_tokens: int) -> dict:
+    """While generating, between full redraws: the text so far and the token count only."""
+    return {"output": text_so_far(tr), "token-count": token_count_text(view, max_tokens, tr)}
+
+
+def token_count_text(view: View, max_tokens: int, tr=None) -> str:
+    tr = view.trace if tr is None else tr
     generated = tr.T - tr.n_prompt
     extra = f" + {generated} generated" if generated else ""
     return f"**{tr.n_prompt} prompt tokens**{extra} · limit {max_tokens} · focus: position {view.focus}"
@@ -48,62 +52,57 @@ def position_table(lm: LanguageModel):
     return None if lm.net.pos_embed is None else lm.net.pos_embed.weight.detach().float().cpu().numpy()
 
 
-def prompt_group(lm: LanguageModel, view: View, opts: LayerOptions, labels) -> dict:
+def prompt_group(lm: LanguageModel, view: View, opts: Controls, labels) -> dict:
+    """What a new trace changes and needs neither the logit lens nor the neighbours (drawn first)."""
     tr = view.trace
-    extra = {} if lm.cfg.uses_rope else {"positions": positions.position_embedding_figure(tr, position_table(lm))}
-    return extra | {
+    return {
         "tokens": tokens.token_chips_html(tr, view.focus),
-        "embeddings": embeddings.embedding_figure(view.neighbours, tr, view.focus, dims=3 if opts.embed_3d else 2, labels=labels),
-        "neighbours": embeddings.neighbour_table_html(view.neighbours, tr, view.focus, labels),
-        "attention-all": attention.all_heads_figure(tr, metric=opts.heads_metric),
-        "logit-lens": logit_lens.logit_lens_figure(view.lens, tr, labels),
-        "logit-lens-focus": logit_lens.focus_lens_figure(view.lens, tr, view.focus, labels),
-        "output": tr.prompt,
+        "attention-all": attention.all_heads_figure(tr, metric=opts.heads_metric, stats=view.head_stats),
+        "output": text_so_far(tr),
         "kv-cache": kv_cache.kv_cache_figure(tr),
         "kv-summary": kv_cache.kv_cache_summary_html(tr),
     }
 
 
-def focus_group(lm: LanguageModel, view: View, opts: LayerOptions, labels) -> dict:
+COMPUTING = object()        # a handler's value for a panel whose data is still being computed
+LENS_IDS = ("embeddings", "neighbours", "logit-lens", "logit-lens-focus")   # wait for lens and neighbours
+
+
+def lens_group(lm: LanguageModel, view: View, opts: Controls, labels) -> dict:
+    """What needs the logit lens and the embedding neighbours (the costly part of a Run)."""
     tr = view.trace
-    return {
-        "tokens": tokens.token_chips_html(tr, view.focus),
-        "neighbours": embeddings.neighbour_table_html(view.neighbours, tr, view.focus, labels),
+    extra = {} if lm.cfg.uses_rope else {"positions": positions.position_embedding_figure(tr, position_table(lm))}
+    return extra | {
         "embeddings": embeddings.embedding_figure(view.neighbours, tr, view.focus, dims=3 if opts.embed_3d else 2, labels=labels),
-        "attention": attention.head_pattern_figure(tr, opts.layer, opts.head, view.focus, exclude_first=opts.exclude_first,
-                                                   scale="log" if opts.log_scale else "linear"),
-        "attention-detail": attention.attention_detail_figure(tr, opts.layer, opts.head, view.focus),
-        "mlp-top": mlp.top_neurons_figure(tr, opts.layer, view.focus),
+        "neighbours": embeddings.neighbour_table_html(view.neighbours, tr, view.focus, labels),
         "logit-lens": logit_lens.logit_lens_figure(view.lens, tr, labels),
         "logit-lens-focus": logit_lens.focus_lens_figure(view.lens, tr, view.focus, labels),
     }
 
 
-def layer_group(view: View, opts: LayerOptions) -> dict:
+def focus_group(lm: LanguageModel, view: View, opts: Controls, labels) -> dict:
     tr = view.trace
     return {
-        "attention": attention.head_pattern_figure(tr, opts.layer, opts.head, view.focus, exclude_first=opts.exclude_first,
-                                                   scale="log" if opts.log_scale else "linear"),
-        "attention-heads": attention.layer_heads_figure(tr, opts.layer, exclude_first=opts.exclude_first),
-        "attention-detail": attention.attention_detail_figure(tr, opts.layer, opts.head, view.focus),
-        "mlp": mlp.mlp_figure(tr, opts.layer, sort="all" if opts.mlp_all else "top", exclude_first=opts.exclude_first),
-        "mlp-top": mlp.top_neurons_figure(tr, opts.layer, view.focus),
+        "tokens": tokens.token_chips_html(tr, view.focus),
+        "neighbours": embeddings.neighbour_table_html(view.neighbours, tr, view.focus, labels),
+        "embeddings": embeddings.embedding_figure(view.neighbours, tr, view.focus, dims=3 if opts.embed_3d else 2, labels=labels),
+        "logit-lens": logit_lens.logit_lens_figure(view.lens, tr, labels),
+        "logit-lens-focus": logit_lens.focus_lens_figure(view.lens, tr, view.focus, labels),
     }
 
 
-def sampling_group(view: View, params: SamplingParams, labels) -> dict:
+def layer_group(view: View, opts: Controls, budget: int = layer_data.BUDGET_BYTES) -> dict:
+    """The layer panels for every layer and head the page can hold (server/layer_data.py)."""
+    return {"layer-data": layer_data.layer_data(view, opts, budget)}
+
+
+def sampling_group(view: View, labels) -> dict:
+    """The data the page draws the next-token chart from, under any setting (assets/sampling.js)."""
     tr = view.trace
-    dist = distribution(tr.logits[-1], params)
-    picked = sample(dist, position=tr.T)
-    mode = "greedy (T = 0)" if params.temperature == 0 else f"seed {params.seed}"
-    return {
-        "distribution": dist_viz.distribution_figure(dist, labels, picked=picked),
-        "pick": f"Sampling would pick **{_md_code(labels(picked))}** (id {picked}, p = {dist.probs[picked]:.3f}, {mode}). "
-                f"Entropy {dist.entropy_bits:.2f} bits · {dist.n_kept:,} tokens kept.",
-    }
+    return {"distribution": dist_viz.distribution_payload(tr.logits[-1], tr.T, labels)}
 
 
-def _md_code(text: str) -> str:
+def md_code(text: str) -> str:
     """Show arbitrary text inside Markdown as inert code: no HTML, no Markdown syntax survives."""
     ticks = "``" if "`" in text else "`"
     return f"{ticks} {text} {ticks}"

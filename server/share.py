@@ -15,7 +15,8 @@ import numpy as np
 from model.sampling import distribution, records
 
 from . import handlers
-from .handlers import Context, Controls, notice_html
+from .controls import Controls
+from .handlers import Context, notice_html
 from .state import View
 
 URL_KEYS = ("prompt", "chat", "t", "k", "p", "seed", "layer", "head", "focus")
@@ -88,9 +89,8 @@ def on_open_link(ctx: Context, view: View, params: dict) -> tuple[View, dict, di
     """Replay a shared link: run its prompt with its settings. -> (view, outputs, control values)."""
     cfg = ctx.lm.cfg
     settings, problems = settings_from_query(params, cfg.n_layer, cfg.n_head)
-    c = Controls.from_page(ctx.lm, settings.get("layer", 0), settings.get("head", 0), False, False, False, "sink",
-                           False, settings.get("t", 1.0), settings.get("k", 0), settings.get("p", 1.0),
-                           settings.get("seed", 0))
+    link_ids = {"layer": "layer", "head": "head", "t": "temperature", "k": "top-k", "p": "top-p", "seed": "seed"}
+    c = Controls.from_page(ctx.lm, {elem_id: settings[key] for key, elem_id in link_ids.items() if key in settings})
     text = settings.get("prompt", ctx.default_prompt)
     view, out = handlers.on_run(ctx, view, c, text, settings["chat"])
     if "focus" in settings:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+import numpy as np
+
 from model import LanguageModel, LogitLens, Trace
 from model.lm import Neighbours
+from viz.attention import head_statistics
 
 LENS_POSITIONS = 12      # the logit lens grid shows the last positions (cost: 31 x P x 49,152 x 576 per Run)
 NEIGHBOURS_K = 8
@@ -15,8 +18,9 @@ NEIGHBOURS_K = 8
 class View:
     trace: Trace
     focus: int                 # the focus token position, used by every focus-dependent panel
-    lens: LogitLens
-    neighbours: Neighbours
+    lens: LogitLens | None     # None only while a Run is still computing it (first_view)
+    neighbours: Neighbours | None
+    head_stats: np.ndarray     # (L, H, 4) per-head attention statistics (viz.attention.head_statistics)
     focus_follows_end: bool = True
 
     @property
@@ -31,17 +35,24 @@ def lens_positions(T: int, focus: int) -> list[int]:
     return sorted(shown)
 
 
+def first_view(trace: Trace) -> View:
+    """What a Run can show at once: everything but the logit lens and the neighbours."""
+    return View(trace, trace.T - 1, None, None, head_statistics(trace))
+
+
 def make_view(lm: LanguageModel, trace: Trace, focus: int | None = None, previous: View | None = None) -> View:
     """Build a view for a new trace, reusing what did not change (neighbours of the same prompt)."""
     follows = focus is None
     focus = trace.T - 1 if focus is None else focus
-    extends = previous is not None and trace.token_ids[:previous.T] == previous.trace.token_ids
+    extends = previous is not None and previous.lens is not None and trace.token_ids[:previous.T] == previous.trace.token_ids
     lens = lm.logit_lens(trace, lens_positions(trace.T, focus), known=previous.lens if extends else None)
-    if previous is not None and set(trace.token_ids) <= set(int(i) for i in previous.neighbours.query_ids):
+    if previous is not None and previous.neighbours is not None and \
+            set(trace.token_ids) <= set(int(i) for i in previous.neighbours.query_ids):
         neighbours = previous.neighbours
     else:
         neighbours = lm.neighbours(trace.token_ids, k=NEIGHBOURS_K)
-    return View(trace, focus, lens, neighbours, follows)
+    same = previous is not None and previous.trace is trace
+    return View(trace, focus, lens, neighbours, previous.head_stats if same else head_statistics(trace), follows)
 
 
 def with_focus(lm: LanguageModel, view: View, focus: int) -> View:

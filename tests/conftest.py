@@ -42,7 +42,7 @@ def served(app_ctx):
     """The app in this process (sharing the loaded model), on a free loopback port: (url, demo)."""
     import app as app_module
 
-    app_module.warm_up(app_ctx)
+    app_module.warm_up(app_ctx.lm)
     demo = app_module.build(app_ctx)
     demo.queue(max_size=32, default_concurrency_limit=1)
     port = free_port()

@@ -22,11 +22,23 @@ def view(ctx):
 def test_run_fills_every_panel(ctx, lm):
     view, out = handlers.on_run(ctx, None, Controls(), "Hello there, world")
     assert view.trace.token_ids == tuple(lm.tokenize("Hello there, world"))
-    for key in ("tokens", "embeddings", "attention", "attention-heads", "attention-all", "attention-detail",
-                "mlp", "mlp-top", "logit-lens", "logit-lens-focus", "distribution", "pick", "token-count"):
-        assert out[key] is not None, key
+    for key in ("tokens", "embeddings", "neighbours", "attention-all", "logit-lens", "logit-lens-focus",
+                "distribution", "layer-data", "token-count", "output", "kv-cache"):
+        assert out[key] is not None and out[key] is not handlers.render.COMPUTING, key
+    assert set(out["layer-data"]["panels"]) == {"attention", "attention-heads", "attention-detail", "mlp", "mlp-top"}
     assert out["notice"] == ""
     assert view.focus == view.T - 1
+
+
+def test_run_answers_in_two_steps_first_without_the_lens(ctx):
+    steps = list(handlers.run_in_steps(ctx, None, Controls(layer=4), "Hello there, world"))
+    assert len(steps) == 2
+    (first, a), (full, b) = steps
+    assert first.lens is None and a["logit-lens"] is handlers.render.COMPUTING and "tokens" in a
+    assert a["layer-data"]["layers"] == [4]                    # the current layer at once, the rest after
+    assert full.lens is not None and b["logit-lens"] is not handlers.render.COMPUTING
+    assert len(b["layer-data"]["layers"]) > 1 and "tokens" not in b
+    assert first.trace is full.trace
 
 
 @pytest.mark.parametrize("prompt, fragment", [("", "empty"), ("   \n\t ", "empty"), ("x" * 30_000, "characters"),
@@ -36,47 +48,49 @@ def test_bad_prompts_give_a_clear_message(ctx, view, prompt, fragment):
         handlers.on_run(ctx, view, Controls(), prompt)
 
 
-def test_sampling_controls_never_run_the_model(ctx, view, monkeypatch):
+def test_view_options_never_run_the_model(ctx, view, monkeypatch):
     def forbidden(*a, **k):
         raise AssertionError("the model ran")
     monkeypatch.setattr(ctx.lm, "_run", forbidden)
     monkeypatch.setattr(ctx.lm, "forward", forbidden)
-    for t in (0.0, 0.5, 2.0):
-        same, out = handlers.on_sampling(ctx, view, Controls(temperature=t, top_k=5, top_p=0.9, seed=3))
-        assert same is view and set(out) == {"distribution", "pick", "notice"}
-    _, out = handlers.on_layer(ctx, view, Controls(layer=7, head=3))
-    assert {"attention", "attention-heads", "mlp"} <= set(out)
+    same, out = handlers.on_layer(ctx, view, Controls(layer=7, head=3, exclude_first=True))
+    assert same is view and set(out) == {"layer-data", "notice"}
+    data = out["layer-data"]
+    assert (data["layer"], data["head"]) == (7, 3) and 7 in data["layers"]
+    same, out = handlers.on_need_layer(ctx, view, Controls(), 20, 2, [20, 21, 3])
+    assert out["layer-data"]["layers"][:1] == [20] or 20 in out["layer-data"]["layers"]
 
 
-def test_temperature_changes_the_bars(ctx, view):
-    _, cold = handlers.on_sampling(ctx, view, Controls(temperature=0.2))
-    _, hot = handlers.on_sampling(ctx, view, Controls(temperature=2.0))
-    assert max(cold["distribution"].data[0].x) > max(hot["distribution"].data[0].x)
+def test_need_layer_without_a_session(ctx):
+    assert handlers.on_need_layer(ctx, None, Controls(), 3, 0, [3, 4]) == (None, {})     # a prefetch: nothing
+    view, out = handlers.on_need_layer(ctx, None, Controls(), 3, 0)                    # a step: start again
+    assert view is ctx.initial and "no longer holds" in out["notice"]
 
 
-def test_focus_and_layer_step(ctx, view):
+def test_focus(ctx, view):
     v2, out = handlers.on_focus(ctx, view, Controls(), 2)
-    assert v2.focus == 2 and 'data-pos="2"' in out["tokens"]
-    _, out = handlers.on_layer_step(ctx, view, Controls(layer=29), +1)
-    assert out["layer"] == 29
-    _, out = handlers.on_layer_step(ctx, view, Controls(layer=0), -1)
-    assert out["layer"] == 0
-    _, out = handlers.on_head_pick(ctx, view, Controls(), 12, 5)
-    assert (out["layer"], out["head"]) == (12, 5)
+    assert v2.focus == 2 and 'data-pos="2"' in out["tokens"] and "layer-data" in out
     with pytest.raises(ValueError):
         handlers.on_focus(ctx, view, Controls(), 999)
 
 
 def test_next_token_uses_the_kv_cache_and_matches_the_shown_pick(ctx, view):
+    from model.sampling import distribution, sample
     c = Controls(temperature=0.7, seed=11)
-    _, shown = handlers.on_sampling(ctx, view, c)
+    shown = sample(distribution(view.trace.logits[-1], c.sampling), position=view.T)   # what the page shows
     new, out = handlers.on_next_token(ctx, view, c)
     assert new.T == view.T + 1 and new.trace.n_prompt == view.T
+    assert new.trace.token_ids[-1] == shown
     assert ctx.lm.decode([new.trace.token_ids[-1]]) in out["output"]
     np.testing.assert_allclose(new.trace.logits[:-1], view.trace.logits, atol=0)  # the prefix was not recomputed
 
 
-def test_generate_streams_and_respects_limits(ctx, view):
+def test_generate_streams_and_respects_limits(ctx, view, monkeypatch):
+    steps = list(handlers.on_generate(ctx, view, Controls(temperature=0), 3))
+    texts = [out["output"] for _, out in steps]
+    assert len(texts) >= 3 and len(set(texts[:3])) == 3                      # every token shows in the text at once
+    assert steps[-1][0].T == view.T + 3 and "tokens" in steps[-1][1]          # the panels follow the last token
+    monkeypatch.setattr(handlers, "PANELS_EVERY_S", 0.0)                     # a redraw after every token
     steps = list(handlers.on_generate(ctx, view, Controls(temperature=0), 3))
     assert [s[0].T for s in steps if "tokens" in s[1]] == [view.T + 1, view.T + 2, view.T + 3]
     with pytest.raises(ValueError):
@@ -87,11 +101,18 @@ def test_generate_streams_and_respects_limits(ctx, view):
                                  dict(top_p=0), dict(top_p=1.5), dict(layer=30), dict(head=9), dict(seed=1.5),
                                  dict(seed="abc"), dict(temperature=None)])
 def test_out_of_range_controls_are_refused(ctx, raw):
-    page = dict(layer=0, head=0, exclude_first=False, log_scale=False, mlp_all=False, heads_metric="sink",
-                embed_3d=False, temperature=1.0, top_k=0, top_p=1.0, seed=0)
-    page.update(raw)
+    from server.controls import CONTROL_IDS
+    page = {"layer": 0, "head": 0, "temperature": 1.0, "top-k": 0, "top-p": 1.0, "seed": 0}
+    page.update({k.replace("_", "-"): v for k, v in raw.items()})
+    assert set(page) <= set(CONTROL_IDS)
     with pytest.raises(ValueError):
-        Controls.from_page(ctx.lm, **page)
+        Controls.from_page(ctx.lm, page)
+
+
+def test_controls_are_read_by_element_id(ctx):
+    c = Controls.from_page(ctx.lm, {"layer": 3.0, "top-k": 7, "exclude-first": True, "seed": 2**63 - 1})
+    assert (c.layer, c.top_k, c.exclude_first, c.seed) == (3, 7, True, 2**63 - 1)
+    assert c.temperature == 1.0 and c.heads_metric == "sink"          # missing ids take their defaults
 
 
 def test_messages_are_escaped():

@@ -190,8 +190,13 @@ def test_detail_numbers_agree_with_the_trace(trace, layer, head, focus):
     np.testing.assert_array_equal(np.asarray(z_map.z)[:, 0], z)
     np.testing.assert_allclose(pattern_row.astype(np.float64) @ v, z, atol=5e-3)   # z = sum of weight * V
     assert f"K/V head {kv}" in " ".join(a.text for a in fig.layout.annotations)
-    n = A.detail_numbers(trace, layer, head, focus, check_derived=True)       # raises on a mismatch
+    n = A.detail_numbers(trace, layer, head, focus)
     np.testing.assert_array_equal(n["raw"], np.asarray(raw.y))
+    # the recomputed arithmetic agrees with the model's own numbers
+    np.testing.assert_allclose(n["softmax_numpy"], n["pattern"], atol=2e-3)
+    derived = trace.act("attn.hook_attn_scores", layer)[head, focus]
+    np.testing.assert_allclose(n["scaled"][:focus + 1], derived[:focus + 1], rtol=1e-4, atol=1e-4)
+    assert np.isneginf(derived[focus + 1:]).all() and np.isneginf(n["scaled"][focus + 1:]).all()
 
 
 def test_detail_marks_the_masked_future(trace):
@@ -199,18 +204,6 @@ def test_detail_marks_the_masked_future(trace):
     assert any("−∞" in a.text for a in fig.layout.annotations)
     colours = list(fig.data[0].marker.color)
     assert len(set(colours[:3])) == 1 and colours[3] != colours[0]
-
-
-@pytest.mark.parametrize("check_derived", [False, True])
-def test_detail_refuses_numbers_that_disagree(trace, monkeypatch, check_derived):
-    real = trace.__class__.act
-
-    def corrupted(self, hook, layer=None):
-        a = real(self, hook, layer)
-        return a * np.float32(1.5) if hook == "attn.hook_q" else a
-    monkeypatch.setattr(trace.__class__, "act", corrupted)
-    with pytest.raises(RuntimeError, match="disagree"):
-        A.detail_numbers(trace, 3, 3, 5, check_derived=check_derived)
 
 
 # ---- GQA and the toy example -----------------------------------------------------------------------------

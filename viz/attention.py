@@ -18,13 +18,11 @@ from __future__ import annotations
 
 import html
 import math
-import weakref
 
 import numpy as np
-import plotly.graph_objects as go
 
-from .common import (DIVERGING, SEQUENTIAL, base_layout, check_head, check_layer, check_position,
-                     piece_label, plotly_text)
+from .common import (DIVERGING, SEQUENTIAL, causal_future, check_bool, check_head, check_layer, check_position,
+                     make_figure, piece_label, plotly_text, token_axis, two_line_title)
 
 _MAX_TICKS = 60            # one tick per token up to this many tokens
 _HEAD_POOL = 56            # layer_heads_figure: at most this many rows/columns per head
@@ -40,6 +38,8 @@ METRICS = {                # all_heads_figure: metric -> (label, colorbar title)
 
 # ---- shared helpers --------------------------------------------------------------------------------
 _piece = piece_label
+_check_bool = check_bool
+_title = two_line_title
 
 
 def _labels(trace, positions=None) -> list[str]:
@@ -47,39 +47,16 @@ def _labels(trace, positions=None) -> list[str]:
     return [_piece(trace.pieces[i]) for i in positions]
 
 
-def _check_bool(name: str, value) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{name} must be True or False, got {value!r}")
-    return bool(value)
-
-
 def _head_label(config, head: int) -> str:
     return f"h{head} (kv{config.kv_head_of(head)})"
 
 
-def _token_axis(trace, positions=None, max_ticks: int = _MAX_TICKS) -> dict:
-    """Axis settings for a numeric token axis 0..P-1 showing `positions` (default: all tokens)."""
-    positions = list(range(trace.T)) if positions is None else list(positions)
-    n = len(positions)
-    labels = _labels(trace, positions)
-    if n <= max_ticks:
-        return dict(tickmode="array", tickvals=list(range(n)), ticktext=labels)
-    step = math.ceil(n / (max_ticks // 2))
-    return dict(tickmode="linear", tick0=0, dtick=step, tickformat="d", hoverformat="d",
-                exponentformat="none", labelalias={str(i): lab for i, lab in enumerate(labels)})
+def _token_axis(trace, positions=None) -> dict:
+    return token_axis(trace, positions, max_ticks=_MAX_TICKS)
 
 
-def _title(main: str, detail: str = "") -> str:
-    """A short first line (fits a phone) and a smaller second line with the details."""
-    return main + (f"<br><span style='font-size:11px;color:#555'>{detail}</span>" if detail else "")
-
-
-def _figure(data: list, layout: dict, title: str, height: int, margin: dict | None = None) -> go.Figure:
-    """One go.Figure built from plain dicts in a single pass (Plotly's update_* walk every key of
-    nested dicts such as labelalias, which costs milliseconds per axis on long prompts)."""
-    fig = base_layout(go.Figure(data=data, layout=layout), title, height=height)
-    fig.update_layout(margin=margin or dict(l=60, r=20, t=72, b=60))
-    return fig
+def _figure(data: list, layout: dict, title: str, height: int, margin: dict | None = None):
+    return make_figure(data, layout, title, height, margin)
 
 
 def _focus_text(trace, focus: int) -> str:
@@ -93,8 +70,7 @@ def _pattern(trace, layer: int) -> np.ndarray:
 def _mask_future(a: np.ndarray) -> np.ndarray:
     """NaN above the diagonal of the last two axes (future keys), float32 copy."""
     out = np.array(a, dtype=np.float32)
-    T = out.shape[-1]
-    out[..., np.triu(np.ones((out.shape[-2], T), dtype=bool), 1)] = np.nan
+    out[..., causal_future(out.shape[-2], out.shape[-1])] = np.nan
     return out
 
 
@@ -120,7 +96,7 @@ def _sink_note(exclude_first: bool, renormalise: bool) -> str:
 
 # ---- one head ----------------------------------------------------------------------------------------
 def head_pattern_figure(trace, layer: int, head: int, focus: int, exclude_first: bool = False,
-                        scale: str = "linear", renormalise: bool = False) -> go.Figure:
+                        scale: str = "linear", renormalise: bool = False):
     """Query tokens (rows) x key tokens (columns) for one head; the focus query row is outlined.
 
     The causal upper triangle is empty (NaN), never 0. To see past the attention sink: hide key 0
@@ -192,7 +168,7 @@ def _pool(w: np.ndarray, bounds: np.ndarray, exclude_first: bool) -> np.ndarray:
 
 
 def layer_heads_figure(trace, layer: int, exclude_first: bool = False, renormalise: bool = False,
-                       head: int | None = None) -> go.Figure:
+                       head: int | None = None):
     """Every head of one layer in ONE heatmap, side by side with empty gaps; head labels on top.
 
     `customdata` of each cell is its head index (click -> `points[0].customdata`). `head`, if given,
@@ -249,6 +225,8 @@ def layer_heads_figure(trace, layer: int, exclude_first: bool = False, renormali
                    exponentformat="none", labelalias={str(b): blocks[b] for b in range(B)}))
     layout = dict(
         autosize=True, plot_bgcolor="#f4f4f4", annotations=annotations, shapes=shapes,
+        # The page outlines the current head: block h spans columns h*(B+gap) .. h*(B+gap)+B-1.
+        meta=dict(gg_mark=dict(kind="head-block", block=B, gap=_GAP)),
         xaxis=dict(range=[-0.5, width - 0.5], showticklabels=False, showgrid=False, zeroline=False,
                    tickmode="linear", tick0=0, dtick=1, hoverformat="d", exponentformat="none",
                    labelalias=x_alias, title=dict(text="key tokens, one block per head")),
@@ -261,17 +239,10 @@ def layer_heads_figure(trace, layer: int, exclude_first: bool = False, renormali
 
 
 # ---- every head of every layer --------------------------------------------------------------------
-_STATS_CACHE: dict[int, tuple[weakref.ref, np.ndarray]] = {}
-
-
 def head_statistics(trace) -> np.ndarray:
     """(L, H, 4) float32: per head, over query positions 1..T-1 (position 0 can only attend to
     itself), the mean weight on the first token, on the previous token, on itself, and the mean
-    row entropy in bits. Cached per trace object."""
-    key = id(trace)
-    hit = _STATS_CACHE.get(key)
-    if hit is not None and hit[0]() is trace:
-        return hit[1]
+    row entropy in bits. The session's view keeps them (server/state.py)."""
     cfg, T = trace.config, trace.T
     out = np.full((cfg.n_layer, cfg.n_head, 4), np.nan, dtype=np.float32)
     if T > 1:
@@ -282,16 +253,16 @@ def head_statistics(trace) -> np.ndarray:
             out[l, :, 1] = p[:, i - 1, i - 1].mean(1)                # w[q, q-1]
             out[l, :, 2] = p[:, i - 1, i].mean(1)                    # w[q, q]
             out[l, :, 3] = -(p * np.log2(np.maximum(p, 1e-30))).sum(-1).mean(1)
-    if len(_STATS_CACHE) >= 8:
-        _STATS_CACHE.clear()
-    _STATS_CACHE[key] = (weakref.ref(trace), out)
     return out
 
 
-def all_heads_figure(trace, metric: str = "sink", selected: tuple[int, int] | None = None) -> go.Figure:
+def all_heads_figure(trace, metric: str = "sink", selected: tuple[int, int] | None = None,
+                     stats: np.ndarray | None = None):
     """All layers (rows, layer 0 at the bottom) x heads (columns) in ONE heatmap, coloured by a
     per-head statistic of the real patterns: "sink", "previous", "self" or "entropy". Hover shows
-    all four; `customdata` = [layer, head] (click to select); `selected` outlines that head."""
+    all four; `customdata` = [layer, head] (click to select); `selected` outlines that head (the
+    page outlines the current layer and head itself, as `layout.meta.gg_mark` asks).
+    `stats`: head_statistics(trace), if already known."""
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {', '.join(METRICS)}, got {metric!r}")
     if selected is not None:
@@ -301,7 +272,7 @@ def all_heads_figure(trace, metric: str = "sink", selected: tuple[int, int] | No
         check_head(trace, selected[1])
     cfg = trace.config
     L, H = cfg.n_layer, cfg.n_head
-    stats = head_statistics(trace)
+    stats = head_statistics(trace) if stats is None else stats
     m = list(METRICS).index(metric)
     ll, hh = np.meshgrid(np.arange(L), np.arange(H), indexing="ij")
     # A plain nested list (not a typed array): plotly.js then hands `points[0].customdata` to a click
@@ -322,7 +293,7 @@ def all_heads_figure(trace, metric: str = "sink", selected: tuple[int, int] | No
         shapes.append(dict(type="rect", x0=h - 0.5, x1=h + 0.5, y0=l - 0.5, y1=l + 0.5,
                            line=dict(color="#e66100", width=3), fillcolor="rgba(0,0,0,0)"))
     layout = dict(
-        autosize=True, shapes=shapes, plot_bgcolor="#f4f4f4",
+        autosize=True, shapes=shapes, plot_bgcolor="#f4f4f4", meta=dict(gg_mark=dict(kind="cell")),
         xaxis=dict(title=dict(text="head (query head → shared K/V head)"), tickmode="array",
                    tickvals=list(range(H)), ticktext=[_head_label(cfg, h) for h in range(H)],
                    range=[-0.5, H - 0.5], showgrid=False, zeroline=False),
@@ -334,15 +305,12 @@ def all_heads_figure(trace, metric: str = "sink", selected: tuple[int, int] | No
 
 
 # ---- one query token, step by step ------------------------------------------------------------------
-def detail_numbers(trace, layer: int, head: int, focus: int, check_derived: bool = False) -> dict:
+def detail_numbers(trace, layer: int, head: int, focus: int) -> dict:
     """The arithmetic behind one query token's attention, recomputed from the trace in numpy:
-    raw q·k for every key (future ones too), scaled & masked scores, the model's softmax weights,
-    the Q vector, the K and V vectors of the head's shared K/V head, and the output z.
-
-    Always checked: softmax(recomputed scores) equals the pattern the model stored. With
-    `check_derived`, also raw / √d against the trace's derived hook_attn_scores (that derivation
-    computes every head of the layer, a batched matmul that can take 50-250 ms at 200 tokens on a
-    busy 2-core machine, so the figure leaves it to the tests). Raises RuntimeError on a mismatch."""
+    raw q·k for every key (future ones too), scaled & masked scores, the softmax of those scores
+    (`softmax_numpy`), the model's own weights (`pattern`), the Q vector, the K and V vectors of the
+    head's shared K/V head, and the output z. tests/test_viz_attention.py checks that the
+    recomputed softmax equals the stored pattern and the scores equal hook_attn_scores."""
     check_layer(trace, layer)
     check_head(trace, head)
     check_position(trace, focus)
@@ -355,25 +323,16 @@ def detail_numbers(trace, layer: int, head: int, focus: int, check_derived: bool
     raw = np.einsum("td,d->t", k, q)                                        # (T,) q·k, unscaled
     scaled = raw / np.float32(math.sqrt(D))
     scaled[focus + 1:] = -np.inf                                            # causal mask
-    if check_derived:
-        derived = trace.act("attn.hook_attn_scores", layer)[head, focus]
-        if not np.allclose(scaled[:focus + 1], derived[:focus + 1], rtol=1e-4, atol=1e-4) \
-                or not np.isneginf(derived[focus + 1:]).all():
-            raise RuntimeError(f"recomputed scores disagree with the trace at layer {layer}, head {head}, "
-                               f"token #{focus}")
     e = np.exp(scaled[:focus + 1] - scaled[:focus + 1].max())
     softmax = np.zeros(trace.T, dtype=np.float32)
     softmax[:focus + 1] = e / e.sum()
     pattern = _pattern(trace, layer)[head, focus].astype(np.float32)
-    if not np.allclose(softmax, pattern, atol=2e-3):
-        raise RuntimeError(f"softmax of the scores disagrees with the stored pattern at layer {layer}, "
-                           f"head {head}, token #{focus}")
     z = trace.act("attn.hook_z", layer)[head, focus].astype(np.float32)
     return dict(raw=raw, scaled=scaled, softmax_numpy=softmax, pattern=pattern, q=q, k=k, v=v, z=z,
                 kv_head=kv, sqrt_d=math.sqrt(D))
 
 
-def attention_detail_figure(trace, layer: int, head: int, focus: int) -> go.Figure:
+def attention_detail_figure(trace, layer: int, head: int, focus: int):
     """For the focus query token, aligned over key positions: raw scores q·k, scores ÷ √d with the
     future masked (−∞), the softmax weights (the model's pattern row); below, the Q vector next to
     the K vectors it is dotted with, and the output z next to the V vectors it mixes."""
@@ -472,7 +431,7 @@ def attention_detail_figure(trace, layer: int, head: int, focus: int) -> go.Figu
 
 
 # ---- grouped-query attention --------------------------------------------------------------------------
-def gqa_figure(config, head: int | None = None) -> go.Figure:
+def gqa_figure(config, head: int | None = None):
     """Which query heads share which key/value head: query heads on top, K/V heads below, a line
     from each query head to the K/V head it reads; `head` highlights one query head."""
     H, KV = config.n_head, config.n_kv_head
@@ -511,7 +470,7 @@ def gqa_figure(config, head: int | None = None) -> go.Figure:
 
 # ---- the toy example ----------------------------------------------------------------------------------
 def worked_example_numbers() -> dict:
-    """The CONCEPTS.md toy: 2 tokens, 4 dims, identity W_Q = W_K = W_V, no scaling, no mask."""
+    """A toy: 2 tokens, 4 dims, identity W_Q = W_K = W_V, no scaling, no mask."""
     X = np.array([[1, 0, 1, 0], [0, 1, 0, 1]], dtype=float)
     Q = K = V = X @ np.eye(4)
     scores = Q @ K.T

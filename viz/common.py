@@ -6,8 +6,12 @@ axes are numeric (0..T-1) with tick text, because a categorical axis would merge
 """
 from __future__ import annotations
 
+import contextvars
 import html
+import math
+from contextlib import contextmanager
 
+import numpy as np
 import plotly.graph_objects as go
 import plotly.io as pio
 
@@ -16,7 +20,6 @@ pio.templates.default = "plotly_white"
 
 # Colour-blind-safe scales (perceptually uniform, no red/green contrast).
 SEQUENTIAL = "Viridis"
-SEQUENTIAL_LIGHT = "Cividis"
 DIVERGING = "RdBu_r"          # blue = negative, red = positive; readable with red/green colour blindness
 FONT = "Inter, 'Noto Sans', 'Noto Sans CJK SC', 'Noto Color Emoji', system-ui, sans-serif"
 MAX_LABEL = 14
@@ -70,3 +73,63 @@ def base_layout(fig: go.Figure, title: str, height: int = 420, **extra) -> go.Fi
         font=dict(family=FONT, size=12),
         hoverlabel=dict(font=dict(family=FONT)), **extra)
     return fig
+
+
+# ---- one way to assemble a figure -------------------------------------------------------------------
+_RAW = contextvars.ContextVar("glassgpt_raw_figures", default=False)
+
+
+@contextmanager
+def raw_figures():
+    """Inside this block, figure functions that use `make_figure` return the plain dict that
+    go.Figure would wrap (no validation: ~50x cheaper). server/layer_data.py builds one figure per
+    layer and head this way and sends the page only what differs between them."""
+    token = _RAW.set(True)
+    try:
+        yield
+    finally:
+        _RAW.reset(token)
+
+
+def make_figure(data: list, layout: dict, title: str, height: int, margin: dict | None = None):
+    """A figure from plain dicts in one pass, with the shared look (`title` already escaped).
+    Plotly's update_* walk every key of nested dicts such as labelalias, which costs milliseconds
+    per axis on long prompts, so the layout is complete before go.Figure sees it."""
+    layout = {**layout, "title": dict(text=title, x=0.01, xanchor="left", font=dict(size=15)), "height": height,
+              "margin": margin or dict(l=60, r=20, t=72, b=60), "font": dict(family=FONT, size=12),
+              "hoverlabel": dict(font=dict(family=FONT))}
+    if _RAW.get():
+        return {"data": data, "layout": layout}
+    return go.Figure(data=data, layout=layout)
+
+
+def two_line_title(main: str, detail: str = "") -> str:
+    """A short first line (fits a phone) and a smaller second line with the details."""
+    return main + (f"<br><span style='font-size:11px;color:#555'>{detail}</span>" if detail else "")
+
+
+def token_axis(trace, positions=None, max_ticks: int = 60) -> dict:
+    """Axis settings for a numeric token axis 0..P-1 showing `positions` (default: all tokens):
+    one tick per token up to `max_ticks`, beyond that thinned ticks, with every position still
+    labelled through `labelalias` (keys are plain position numbers, so a token that looks like a
+    number cannot collide with a position); hover shows the label either way."""
+    positions = list(range(trace.T)) if positions is None else list(positions)
+    n = len(positions)
+    labels = [piece_label(trace.pieces[i]) for i in positions]
+    if n <= max_ticks:
+        return dict(tickmode="array", tickvals=list(range(n)), ticktext=labels)
+    step = math.ceil(n / (max_ticks // 2))
+    return dict(tickmode="linear", tick0=0, dtick=step, tickformat="d", hoverformat="d",
+                exponentformat="none", labelalias={str(i): lab for i, lab in enumerate(labels)})
+
+
+def causal_future(T: int, S: int | None = None) -> np.ndarray:
+    """(T, S) bool: True where key s lies in the future of query t (the last T of S positions)."""
+    S = T if S is None else S
+    return np.triu(np.ones((T, S), dtype=bool), S - T + 1)
+
+
+def check_bool(name: str, value) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
+    return bool(value)

@@ -91,6 +91,7 @@ def logit_lens_figure(lens, trace, labels: Callable[[int], str]) -> go.Figure:
     ticks = [_piece(trace.pieces[p]) for p in lens.positions]
     layout = dict(
         autosize=True, plot_bgcolor="#f4f4f4",
+        meta=dict(gg_mark=dict(kind="row", offset=1)),     # the page outlines the current layer's row
         xaxis=dict(tickmode="array", tickvals=list(range(P)), ticktext=ticks, side="bottom",
                    range=[-0.5, P - 0.5], automargin=True, showgrid=False,
                    title=dict(text="input token at each position (cells: its guess for the next token)")),

@@ -1,0 +1,143 @@
+// Persistent figures: every plot panel keeps ONE Plotly div for the life of the page and is
+// updated with Plotly.react (a fresh div per update costs a full draw). A panel outside the
+// viewport keeps the newest figure it was given and draws it when it scrolls into view, or once
+// the page has been idle for a moment; the panels in view are drawn first.
+(function () {
+  const GG = window.GG = window.GG || {};
+  const IDLE_MS = 400;                 // offscreen panels wait this long after the last update
+  const counts = GG.plotCounts = {drawn: 0, superseded: 0};   // read by tests and bench/bench_ui.py
+  const panels = GG.panels = {};       // elem_id -> panel
+
+  function config(id) {
+    return {responsive: true, displaylogo: false, scrollZoom: false,
+            modeBarButtonsToRemove: ["select2d", "lasso2d"],
+            toImageButtonOptions: {format: "png", filename: "glassgpt-" + id, scale: 2}};
+  }
+
+  let observer = null;
+  function watchVisibility(panel) {
+    if (!("IntersectionObserver" in window)) { panel.visible = true; return; }
+    if (!observer) {
+      observer = new IntersectionObserver((entries) => {
+        for (const e of entries) {
+          const p = e.target.__ggPanel;
+          if (!p) continue;
+          p.visible = e.isIntersecting;
+          if (p.visible) p.flush();
+        }
+      }, {rootMargin: "0px"});
+    }
+    observer.observe(panel.host);
+  }
+
+  // Offscreen panels are drawn one at a time once updates have stopped for IDLE_MS, each draw
+  // followed by a pause so that input is never blocked for long.
+  let idleTimer = null;
+  function scheduleIdleDraws(delay = IDLE_MS) {
+    clearTimeout(idleTimer);
+    idleTimer = setTimeout(() => {
+      const next = Object.values(panels).find((p) => !p.visible && p.wanted !== p.shown && !p.drawing);
+      if (next) next.flush().then(() => scheduleIdleDraws(30));
+    }, delay);
+  }
+
+  class Panel {
+    constructor(host, id) {
+      this.id = id;
+      this.host = host;
+      host.__ggPanel = this;
+      this.div = document.createElement("div");
+      this.div.className = "gg-plot";
+      this.hint = document.createElement("p");
+      this.hint.className = "gg-plot-hint";
+      host.append(this.hint, this.div);
+      this.wanted = null;       // newest figure given (object) or null for "empty"
+      this.shown = undefined;   // figure drawn now
+      this.drawing = null;      // promise of the draw in progress
+      this.visible = false;
+      this.listeners = [];
+      watchVisibility(this);
+    }
+    set(figure, hint) {
+      if (this.wanted && this.wanted !== this.shown) counts.superseded += 1;
+      this.wanted = figure;
+      this.hintText = hint || "";
+      if (this.visible) this.flush(); else scheduleIdleDraws();
+    }
+    flush() {
+      if (this.drawing || this.wanted === this.shown) return this.drawing || Promise.resolve();
+      const fig = this.wanted;
+      const P = window.Plotly;
+      if (!P) { setTimeout(() => this.flush(), 50); return Promise.resolve(); }
+      if (!fig) {
+        this.shown = fig;
+        if (this.div.data) P.purge(this.div);
+        this.hint.textContent = this.hintText;
+        this.hint.hidden = !this.hintText;
+        this.div.hidden = true;
+        return Promise.resolve();
+      }
+      this.hint.hidden = true;
+      this.div.hidden = false;
+      const shown = GG.decorate ? GG.decorate(this.id, fig) : fig;     // e.g. the current layer outlined
+      const layout = Object.assign({}, shown.layout || {});
+      if (GG.template && !layout.template) layout.template = GG.template;
+      const t0 = performance.now();
+      this.drawing = Promise.resolve(P.react(this.div, shown.data || [], layout, config(this.id))).then(() => {
+        counts.drawn += 1;
+        this.shown = fig;
+        this.lastDrawMs = performance.now() - t0;
+        this.div.__ggDrawnAt = performance.now();
+        for (const f of this.listeners) f(this);
+      }).catch((e) => { console.warn("plot " + this.id + " failed to draw", e); this.shown = fig; })
+        .finally(() => { this.drawing = null; if (this.wanted !== this.shown && this.visible) this.flush(); });
+      return this.drawing;
+    }
+    onDraw(f) { this.listeners.push(f); }
+    redecorate() {        // the current layer and head marked again: only the mark shape moves
+      if (!this.wanted) return;
+      if (this.shown === this.wanted && this.div.layout && !this.drawing && GG.markFor) {
+        const shape = GG.markFor(this.wanted);
+        if (shape) {
+          const i = (this.wanted.layout.shapes || []).length;      // decorate() appends the mark last
+          window.Plotly.relayout(this.div, {[`shapes[${i}]`]: shape});
+          return;
+        }
+      }
+      this.shown = undefined;
+      if (this.visible) this.flush(); else scheduleIdleDraws();
+    }
+  }
+
+  function idOf(element) {
+    // The component's elem_id is on Gradio's block wrapper, above the template's own element.
+    const owner = element.closest(".block.gg-plot-panel") || element.closest("[id]");
+    return owner ? owner.id : "plot";
+  }
+
+  function parse(value) {
+    if (!value) return null;
+    if (typeof value === "object") return value;
+    try { return JSON.parse(value); } catch (e) { console.warn("bad figure JSON", e); return null; }
+  }
+
+  // Called from each plot panel's js_on_load (server/components.py).
+  GG.makePanel = function (element) {
+    const host = element.querySelector(".gg-plot-host") || element;
+    const id = idOf(element);
+    return panels[id] = new Panel(host, id);
+  };
+
+  GG.mountPlot = function (element, props, watch) {
+    const panel = GG.makePanel(element);
+    const update = () => {
+      const fig = parse(props.value);
+      if (fig && fig.gg_computing) panel.set(null, GG.text ? GG.text("computing") : "computing…");
+      else panel.set(fig, props.hint);
+    };
+    watch(["value", "hint"], update);
+    update();
+    return panel;
+  };
+
+})();

@@ -1,0 +1,232 @@
+"""The page's layout: one builder per section, in reading order. Builders only create components
+(each with its elem_id, the page's public interface); app.py wires them, finding them by id.
+
+`init` holds the first view's panel contents (handlers.everything), so the page is never blank.
+"""
+from __future__ import annotations
+
+import html
+
+import gradio as gr
+
+from viz.attention import gqa_figure, worked_example
+
+from .components import distribution_panel, layer_panel, pick_line, plot_panel
+from .layer_data import layer_data_value
+from .i18n import explanation, heading
+
+EXAMPLES = [
+    "The capital of France is",
+    "The cat sat on the mat because the cat",
+    "def fibonacci(n):\n    if n < 2:\n        return n\n    return",
+    "1, 1, 2, 3, 5, 8, 13,",
+    "我爱北京天安门，天安门上",
+    "When Mary and John went to the store, John gave a drink to",
+]
+LANG0 = "en"
+
+# Custom events: a chip click and a click on a head overview (assets/page.js calls these).
+CHIP_CLICK_JS = ("element.addEventListener('click', (e) => { const chip = e.target.closest('button.gg-chip[data-pos]');"
+                 " if (chip) trigger('select_token', {pos: Number(chip.dataset.pos)}); });")
+# Gradio finds a component's custom events by reading trigger('name') in its js_on_load.
+LAYER_DATA_JS = "GG.mountLayerData(element, props, watch, trigger); /* fires trigger('need_layer') */"
+
+
+class Sections:
+    """Builds the sections; keeps the headings and explanations so the language switch can reach them."""
+
+    def __init__(self, ctx, init: dict):
+        self.ctx, self.init, self.cfg = ctx, init, ctx.lm.cfg
+        self.headings: dict[str, gr.Markdown] = {}
+        self.explanations: dict[str, gr.Markdown] = {}
+        self.worked = None
+
+    def heading(self, panel: str):
+        self.headings[panel] = gr.Markdown(heading(panel, LANG0), elem_classes=["gg-heading"])
+
+    def explain(self, panel: str):
+        self.explanations[panel] = gr.Markdown(explanation(panel, LANG0), elem_classes=["gg-explain"])
+
+    def plot(self, elem_id: str, hint: str = "", **kw):
+        return plot_panel(elem_id, self.init.get(elem_id), hint=hint, **kw)
+
+    # ---- sections ----------------------------------------------------------------------------------
+    def header(self):
+        lm, cfg = self.ctx.lm, self.cfg
+        with gr.Row(elem_classes=["gg-header"]):
+            gr.Markdown(f"## GlassGPT · see a transformer think\n"
+                        f"**{html.escape(cfg.name)}** running live on **{lm.device}**: "
+                        f"{cfg.n_layer} layers, {cfg.n_head} query heads sharing {cfg.n_kv_head} key/value heads, "
+                        f"width {cfg.d_model}. Every number on this page comes from the model.")
+            gr.Radio(["English", "中文"], value="English", label="Language / 语言", elem_id="language", scale=0)
+        gr.HTML("", elem_id="notice")
+
+    def tokens(self):
+        ctx, init = self.ctx, self.init
+        self.heading("tokens")
+        with gr.Row():
+            with gr.Column(scale=3):
+                prompt = gr.Textbox(value=ctx.default_prompt, label="Prompt", lines=2, max_lines=8, elem_id="prompt",
+                                    placeholder="Type a prompt, then press Run")
+                gr.Examples(EXAMPLES, inputs=[prompt], label="Examples")
+            with gr.Column(scale=1, min_width=200):
+                gr.Button("Run", variant="primary", elem_id="run")
+                gr.Checkbox(False, label="Chat mode (wrap in the chat template)", elem_id="chat",
+                            interactive=ctx.lm.tokenizer.has_chat)
+                gr.Markdown(init["token-count"], elem_id="token-count")
+        gr.HTML(init["tokens"], elem_id="tokens", js_on_load=CHIP_CLICK_JS)
+        self.explain("tokens")
+
+    def embeddings(self):
+        self.heading("embeddings")
+        with gr.Row():
+            with gr.Column(scale=3):
+                self.plot("embeddings")
+                gr.Checkbox(False, label="3-D projection", elem_id="embed-3d")
+            with gr.Column(scale=2):
+                gr.HTML(self.init["neighbours"], elem_id="neighbours")
+                gr.Markdown(self.ctx.static["position-note"], elem_id="position-note")
+                self.explain("embeddings")
+        # Learned position vectors exist only in the GPT-2 family; RoPE models rotate q and k instead.
+        self.plot("positions", visible=not self.cfg.uses_rope)
+
+    def stepper(self):
+        """The one layer control every layer-dependent panel follows; it sticks to the top of the
+        window from here to the end of the page."""
+        cfg = self.cfg
+        self.heading("layers")
+        self.explain("layers")
+        with gr.Row(elem_id="stepper", elem_classes=["gg-stepper"]):
+            gr.Button("◀ layer", elem_id="layer-prev", scale=0, min_width=84)
+            gr.Slider(0, cfg.n_layer - 1, value=0, step=1, label="Layer (← → keys)", elem_id="layer", scale=3)
+            gr.Button("layer ▶", elem_id="layer-next", scale=0, min_width=84)
+            gr.Button("▶ play", elem_id="layer-play", scale=0, min_width=84)
+            gr.Slider(0, cfg.n_head - 1, value=0, step=1, label="Query head", elem_id="head", scale=2)
+        # What the page draws the layer panels from, for every layer and head it can hold.
+        gr.HTML(layer_data_value(self.init["layer-data"]), html_template="<span></span>", elem_id="layer-data",
+                elem_classes=["gg-hidden"], js_on_load=LAYER_DATA_JS)
+
+    def attention(self):
+        self.heading("attention")
+        with gr.Row():
+            gr.Checkbox(False, label="Hide the attention sink (key position 0)", elem_id="exclude-first")
+            gr.Checkbox(False, label="Log colour scale", elem_id="log-scale")
+            gr.Dropdown([("attention to first token (sink)", "sink"), ("to previous token", "previous"),
+                         ("to itself", "self"), ("entropy", "entropy")], value="sink",
+                        label="All-heads overview colours", elem_id="heads-metric")
+        with gr.Row():
+            layer_panel("attention")
+            layer_panel("attention-heads")
+        with gr.Row():
+            layer_panel("attention-detail")
+            self.plot("attention-all")
+        self.explain("attention")
+        with gr.Accordion("How attention works: a worked example, and which heads share keys and values",
+                          open=False, elem_id="attention-basics"):
+            with gr.Row():
+                self.worked = gr.HTML(worked_example(LANG0), elem_id="worked-example")
+                plot_panel("gqa", gqa_figure(self.cfg))
+
+    def mlp(self):
+        self.heading("mlp")
+        gr.Checkbox(False, label="Show all neurons (not only the most active)", elem_id="mlp-all")
+        with gr.Row():
+            layer_panel("mlp")
+            layer_panel("mlp-top")
+        gr.HTML(self.ctx.static["mlp-flow"], elem_id="mlp-flow")
+        self.explain("mlp")
+
+    def logit_lens(self):
+        self.heading("logit_lens")
+        with gr.Row():
+            self.plot("logit-lens")
+            self.plot("logit-lens-focus")
+        self.explain("logit_lens")
+
+    def distribution(self):
+        ctx = self.ctx
+        self.heading("distribution")
+        with gr.Row():
+            with gr.Column(scale=2, elem_classes=["gg-sampling-controls"]):
+                gr.Slider(0, 2, value=1.0, step=0.05, label="Temperature (0 = greedy)", elem_id="temperature")
+                gr.Slider(0, 200, value=0, step=1, label="Top-k (0 = off)", elem_id="top-k")
+                gr.Slider(0.01, 1, value=1.0, step=0.01, label="Top-p (1 = off)", elem_id="top-p")
+                gr.Number(0, precision=0, minimum=0, label="Seed", elem_id="seed")
+                pick_line("pick")
+                with gr.Row():
+                    gr.Button("Next token", variant="primary", elem_id="next-token")
+                    gr.Slider(1, ctx.limits.max_new_tokens, value=min(10, ctx.limits.max_new_tokens), step=1,
+                              label="N", elem_id="n-tokens")
+                    gr.Button("Generate N", elem_id="generate")
+                gr.Textbox(self.init["output"], label="Text so far (prompt + generated)", lines=4,
+                           interactive=False, elem_id="output")
+            with gr.Column(scale=3):
+                def vocabulary_labels(_args=None) -> list[str]:   # the page's call arguments arrive as one list
+                    return ctx.vocabulary_labels()
+                distribution_panel("distribution", self.init["distribution"], vocabulary_labels)
+        self.explain("distribution")
+        self.heading("kv_cache")
+        with gr.Row():
+            self.plot("kv-cache", scale=3)
+            gr.HTML(self.init["kv-summary"], elem_id="kv-summary", scale=2)
+        self.explain("kv_cache")
+
+    def export(self):
+        with gr.Row(elem_classes=["gg-export"]):
+            gr.Button("Download this session (JSON)", elem_id="export", scale=0, min_width=260)
+            gr.File(label="Session file", elem_id="session-file", interactive=False, scale=1, height=90)
+            gr.Markdown("Every figure has a camera button (top right) that saves it as PNG. The address bar "
+                        "always holds this view (prompt, settings, layer, head, focus token): copy it to share.",
+                        elem_id="share-note")
+
+    def model_card(self):
+        self.heading("model_card")
+        with gr.Row():
+            gr.HTML(self.ctx.static["model-card"], elem_id="model-card")
+            plot_panel("params-figure", self.ctx.static["params-figure"])
+        self.explain("model_card")
+
+    def ablation(self):
+        self.heading("ablation")
+        with gr.Row():
+            gr.Textbox(label="Heads to switch off (layer.head, e.g. 3.4, 10.0 or 24.*)", elem_id="ablate-heads")
+            gr.Textbox(label="MLP neurons to switch off (layer:neuron, e.g. 5:1297)", elem_id="ablate-neurons")
+            gr.Button("Switch off and compare", elem_id="ablate", scale=0, min_width=200)
+        gr.Markdown("", elem_id="ablation-summary")
+        hint = "Press “Switch off and compare” to see the prediction with those parts switched off."
+        with gr.Row():
+            plot_panel("ablation", hint=hint)
+            plot_panel("ablation-lens", hint=hint)
+        self.explain("ablation")
+
+    def compare(self):
+        self.heading("compare")
+        with gr.Row():
+            gr.Textbox("The bank raised rates", label="Second prompt (B), compared with the current one (A)",
+                       elem_id="prompt-b")
+            gr.Button("Compare", elem_id="compare", scale=0, min_width=160)
+        gr.Markdown("", elem_id="compare-summary")
+        hint = "Press Compare to see prompt B beside the current prompt at the same layer and head."
+        with gr.Row():
+            plot_panel("compare-attention", hint=hint)
+            plot_panel("compare-cosine", hint=hint)
+        with gr.Row():
+            plot_panel("compare-mlp", hint=hint)
+            plot_panel("compare-prediction", hint=hint)
+        self.explain("compare")
+
+    def residual_path(self):
+        self.heading("residual_path")
+        with gr.Row():
+            gr.Textbox("", label="Token positions (e.g. 1, 3-4, last; empty: focus and last)", elem_id="path-positions")
+            gr.Checkbox(False, label="Include position 0 (the attention sink)", elem_id="path-include-first")
+            gr.Checkbox(True, label="Direction only (unit length)", elem_id="path-direction")
+            gr.Button("Draw paths", elem_id="draw-path", scale=0, min_width=160)
+        plot_panel("residual-path", hint="Press “Draw paths” to follow the chosen tokens through the layers.")
+        self.explain("residual_path")
+
+    def all(self):
+        for build in (self.header, self.tokens, self.embeddings, self.stepper, self.attention, self.mlp,
+                      self.logit_lens, self.distribution, self.export, self.model_card, self.ablation,
+                      self.compare, self.residual_path):
+            build()
