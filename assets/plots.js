@@ -98,9 +98,8 @@
       if (!this.wanted) return;
       if (this.shown === this.wanted && this.div.layout && !this.drawing && GG.markFor) {
         const shape = GG.markFor(this.wanted);
-        if (shape) {
-          const i = (this.wanted.layout.shapes || []).length;      // decorate() appends the mark last
-          window.Plotly.relayout(this.div, {[`shapes[${i}]`]: shape});
+        if (shape) {      // relayout of the shapes alone redraws only them
+          window.Plotly.relayout(this.div, {shapes: (this.wanted.layout.shapes || []).concat([shape])});
           return;
         }
       }

@@ -4,13 +4,23 @@
     lm = load_model()                 # bundled SmolLM2-135M-Instruct
     tr = lm.trace("The capital of France is")
     tr.logits, tr.acts["blocks.0.attn.hook_pattern"]
-"""
-from .bundled import ModelFileError
-from .config import ModelConfig
-from .lm import Generation, LanguageModel, LogitLens, load_model
-from .names import act_name
-from .sampling import SamplingParams
-from .trace import Trace
 
-__all__ = ["load_model", "LanguageModel", "Trace", "ModelConfig", "SamplingParams", "LogitLens",
-           "Generation", "ModelFileError", "act_name"]
+The package imports lazily: the plain records (model.config, model.trace, model.sampling,
+model.names) load without torch, so the panels (viz/) can name their types for free.
+"""
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "load_model": "lm", "LanguageModel": "lm", "LogitLens": "lm", "Generation": "lm", "Neighbours": "lm",
+    "Trace": "trace", "ModelConfig": "config", "SamplingParams": "sampling", "ModelFileError": "bundled",
+    "act_name": "names",
+}
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    raise AttributeError(f"module 'model' has no attribute {name!r}")

@@ -41,10 +41,6 @@ class HFFormatError(ValueError):
     pass
 
 
-def is_hf_directory(path: str | Path) -> bool:
-    return Path(path).is_dir() and (Path(path) / "config.json").is_file()
-
-
 def config_from_hf(raw: dict, name: str) -> ModelConfig:
     """ModelConfig from a GPT-2 config.json (already parsed); unsupported variants raise HFFormatError."""
     if raw.get("model_type", "gpt2") != "gpt2":

@@ -23,9 +23,6 @@ from .sampling import SamplingParams, distribution, sample
 from .trace import DERIVED_HOOKS, HALF_PRECISION_HOOKS, Activations, Trace
 from .transformer import KVCache, Transformer
 
-TORCH_HALF = {h for h in HALF_PRECISION_HOOKS}
-
-
 def pick_device(device: str = "auto") -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -45,7 +42,7 @@ class _Recorder:
 
     def __call__(self, name: str, x: torch.Tensor):
         y = x[0]
-        if split_name(name)[1] in TORCH_HALF:
+        if split_name(name)[1] in HALF_PRECISION_HOOKS:
             self.arrays[name] = y.to(torch.float16).cpu().numpy()
             return
         # resid_post[l] and resid_pre[l+1] are the same tensor: keep one array for both. The key

@@ -1,7 +1,7 @@
 """Activation names, TransformerLens style, built in one place.
 
 The tap modules in transformer.py are named by the module tree (`blocks.3.attn.hook_q`), so the
-names below and the module attributes must agree; `tests/test_names.py` checks that they do.
+names below and the module attributes must agree; `tests/test_model_invariants.py` checks that they do.
 """
 from __future__ import annotations
 

@@ -35,7 +35,7 @@ def storage_dtype(name: str):
     return np.float16 if split_name(name)[1] in HALF_PRECISION_HOOKS else np.float32
 
 
-def attention_scores(q: np.ndarray, k: np.ndarray, n_past: int = 0) -> np.ndarray:
+def attention_scores(q: np.ndarray, k: np.ndarray) -> np.ndarray:
     """Scaled, causally masked scores, (H, T, S), from q (H, T, D) and k (KV, S, D)."""
     H, T, D = q.shape
     KV, S, _ = k.shape

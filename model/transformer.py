@@ -155,7 +155,8 @@ class Attention(nn.Module):
 
         # Grouped-query attention: the G query heads of group g all use K/V head g. Heads of a
         # group are adjacent, so viewing q as (B, KV, G*T, D) lines each group up with its K/V
-        # head without copying K or V.
+        # head without copying K or V. The view needs q in (B, H, T, D) memory order: the
+        # .contiguous() above (after the transpose and RoPE) is what makes it valid.
         scores = q.view(B, KV, G * T, D) @ k.transpose(-2, -1)          # (B, KV, G*T, S)
         scores = scores.view(B, H, T, S) / math.sqrt(D)                 # (B, H, T, S)
         # Causal mask: new position i sits at absolute position S - T + i and may not see later keys.

@@ -12,6 +12,23 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 
+# Tiers: `make test-fast` runs everything but these. A test that drives Chromium is `browser`; one
+# that serves the app or starts a process is `slow`. Marked from the fixtures a test uses, so a new
+# test cannot forget its mark.
+BROWSER_FIXTURES = {"new_page", "browser"}
+SLOW_FIXTURES = {"served", "server", "client", "bad_starts"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))
+        if used & BROWSER_FIXTURES:
+            item.add_marker(pytest.mark.browser)
+            item.add_marker(pytest.mark.slow)
+        elif used & SLOW_FIXTURES:
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def lm():
     from model import load_model
@@ -22,6 +39,18 @@ def lm():
 def trace(lm):
     """A short real trace with a repeated word (so repeated-token handling is exercised)."""
     return lm.trace("The cat sat on the mat because the cat was tired")
+
+
+def strings(obj):
+    """Every string inside a figure or its dict (to_json would hide '<' as \\u003c, so read the dict)."""
+    if isinstance(obj, str):
+        yield obj
+    elif isinstance(obj, dict):
+        for v in obj.values():
+            yield from strings(v)
+    elif isinstance(obj, (list, tuple)) or hasattr(obj, "tolist"):
+        for v in (obj.tolist() if hasattr(obj, "tolist") else obj):
+            yield from strings(v)
 
 
 # ---- the served app and Chromium, shared by tests/browser and tests/robustness -------------------------

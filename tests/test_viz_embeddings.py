@@ -9,22 +9,14 @@ from html.parser import HTMLParser
 import numpy as np
 import pytest
 
+from conftest import strings
+
 from viz.common import plotly_text
 from viz.embeddings import embedding_figure, neighbour_table_html, pca, position_note
 
 K = 6
 
 
-def strings(obj):
-    """Every string inside a figure dict (to_json would hide '<' as \\u003c, so read the dict)."""
-    if isinstance(obj, str):
-        yield obj
-    elif isinstance(obj, dict):
-        for v in obj.values():
-            yield from strings(v)
-    elif isinstance(obj, (list, tuple)) or hasattr(obj, "tolist"):
-        for v in (obj.tolist() if hasattr(obj, "tolist") else obj):
-            yield from strings(v)
 
 
 @pytest.fixture(scope="module")

@@ -6,20 +6,10 @@ import dataclasses
 
 import pytest
 
+from conftest import strings
+
 from viz.model_card import (COMPONENTS, GPT3_175B, count_parameters, mlp_share, model_card_html,
                             parameter_figure, shape_of)
-
-
-def strings(obj):
-    """Every string inside a figure dict (to_json would hide '<' as \\u003c, so read the dict)."""
-    if isinstance(obj, str):
-        yield obj
-    elif isinstance(obj, dict):
-        for v in obj.values():
-            yield from strings(v)
-    elif isinstance(obj, (list, tuple)) or hasattr(obj, "tolist"):
-        for v in (obj.tolist() if hasattr(obj, "tolist") else obj):
-            yield from strings(v)
 
 
 def test_shape_formulas_match_the_running_model(lm):

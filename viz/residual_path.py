@@ -6,7 +6,7 @@ layers, and drawn as a path with the layer numbers on it; hover shows what the l
 each point. Several tokens' paths share one projection, so they can be compared.
 
 Position 0 is left out of the PCA fit by default: in the default model the first token becomes an
-attention sink whose residual vector has one huge coordinate (dimension 507, in the thousands while
+attention sink whose residual vector has one huge coordinate (in the default model dimension 507, in the thousands while
 the other tokens' coordinates are in the tens), so it alone would decide the two directions and
 squash every other path into a dot. Ask for position 0 (or pass include_first=True) to put it back.
 """
@@ -150,12 +150,15 @@ def residual_path_figure(trace, lens, positions: Sequence[int], labels: Callable
                                                             line=dict(color="white", width=0.5)),
             text=text, textposition="top center", textfont=dict(size=9, color=colour),
             hovertext=hover, hovertemplate="%{hovertext}<extra></extra>"))
+    raw0 = residual_states(trace)[:, 0]
+    outlier = int(np.abs(raw0).max(axis=0).argmax())                          # the sink's largest coordinate
+    biggest = float(np.abs(raw0[:, outlier]).max())
     if include_first:
         detail = ("PCA fitted on every position x layer, position 0 included:<br>"
-                  "its attention-sink vector has one huge coordinate (dim 507), which dominates")
+                  f"its vector reaches {biggest:,.0f} in dimension {outlier}, which dominates")
     else:
         detail = ("PCA fitted on positions 1.. x every layer; position 0 left out:<br>"
-                  "its attention-sink vector has one huge coordinate (dim 507)")
+                  f"its vector reaches {biggest:,.0f} in dimension {outlier}")
     if normalise:
         detail += " · vectors scaled to unit RMS (direction only)"
     detail += "<br>numbers = layer (e = embedding) · token = the lens's new guess ≥ 30% · hover: every point"

@@ -10,8 +10,12 @@ pytestmark = pytest.mark.browser
 
 
 def test_clicking_the_all_heads_overview_selects_that_head(new_page):
+    from .test_in_page_views import ApiRequests
     page = new_page()
+    api = ApiRequests(page)
+    page.wait_for_function("window.GG && GG.layers.held().length === 30", timeout=60_000)
     page.locator("#attention-all").scroll_into_view_if_needed()
+    api.arm()
     area = page.locator("#attention-all .nsewdrag").first.bounding_box()
     # Click near the top-right cell: a high layer and a high head.
     page.mouse.click(area["x"] + area["width"] * 0.94, area["y"] + area["height"] * 0.02)
@@ -20,6 +24,9 @@ def test_clicking_the_all_heads_overview_selects_that_head(new_page):
     layer = int(page.input_value("#layer input[type=number]"))
     head = int(page.input_value("#head input[type=number]"))
     assert layer >= 25 and head >= 7
+    page.wait_for_function(f"document.querySelector('#attention .js-plotly-plot').layout.title.text"
+                           f".startsWith('Layer {layer} · head h{head}')", timeout=20_000)
+    assert api.urls == [], api.urls            # drawn from the data the page holds
 
 
 HOSTILE = '<img src=x onerror="alert(1)"></div><script>alert(2)</script> " onmouseover="alert(3)" javascript:alert(4)'
@@ -61,32 +68,25 @@ def test_phone_width_is_readable(new_page):
 LAYER_PANELS = ("attention", "attention-heads", "attention-detail", "mlp", "mlp-top")
 
 
-def test_a_layer_step_draws_each_panel_once_on_the_div_that_stays(new_page):
-    """gr.Plot re-creates its plot div for every new figure and would draw the figure on the old div
-    first; assets/page.js skips draws on divs that have left the page. Each layer panel must end up
-    drawn with the new layer's figure, on a div that is on the page, and the old divs not drawn."""
-    from .test_journey import wait_plot_change
-
+def test_every_panel_keeps_one_plot_div_through_steps_and_runs(new_page):
+    """A plot panel keeps its Plotly div for the life of the page (assets/plots.js): a layer step
+    and a new Run update it with Plotly.react instead of mounting a new div."""
     page = new_page()
-    page.wait_for_function("() => window.Plotly && window.Plotly.__ggCounts", timeout=20_000)
-    snap = "(id) => JSON.parse(JSON.stringify(document.querySelector('#' + id + ' .js-plotly-plot').data" \
-           ".map(t => ({x: t.x, y: t.y, z: t.z, text: t.text}))))"
-    before = {pid: page.evaluate(snap, pid) for pid in LAYER_PANELS}
-    counts0 = page.evaluate("() => ({...window.Plotly.__ggCounts})")
+    page.wait_for_function("window.GG && GG.layers.held().length === 30", timeout=60_000)
+    ids = LAYER_PANELS + ("attention-all", "logit-lens", "distribution", "embeddings")
+    page.evaluate("(ids) => { window.__divs = {}; for (const id of ids) "
+                  "window.__divs[id] = GG.panels[id].div; }", list(ids))
     page.click("#layer-next")
     page.wait_for_function("document.querySelector('#layer input[type=number]').value === '1'", timeout=20_000)
-    for pid in LAYER_PANELS:
-        wait_plot_change(page, pid, before[pid])
-    page.wait_for_timeout(300)
-    counts1 = page.evaluate("() => ({...window.Plotly.__ggCounts})")
-    skipped = counts1["skipped"] - counts0["skipped"]
-    drawn = counts1["drawn"] - counts0["drawn"]
-    assert skipped >= len(LAYER_PANELS), (counts0, counts1)      # one discarded div per panel (draw + resize)
-    assert len(LAYER_PANELS) <= drawn <= 2 * len(LAYER_PANELS) + 2, (counts0, counts1)
-    for pid in LAYER_PANELS:
+    page.fill("#prompt textarea", "A new prompt for the same panels")
+    page.click("#run")
+    page.wait_for_function("document.querySelector('#tokens').innerText.includes('panels')", timeout=60_000)
+    for pid in ids:
+        page.locator(f"#{pid}").scroll_into_view_if_needed()
+        page.wait_for_function("(id) => { const p = GG.panels[id]; return p.shown === p.wanted && !p.drawing; }", arg=pid,
+                               timeout=20_000)
         state = page.evaluate("""(id) => { const gds = document.querySelectorAll('#' + id + ' .js-plotly-plot');
-            return {n: gds.length, drawn: [...gds].every(g => g.isConnected && g._fullLayout && g.data.length > 0)}; }""",
-                              pid)
-        assert state == {"n": 1, "drawn": True}, (pid, state)
+            return {n: gds.length, same: gds[0] === window.__divs[id], drawn: !!gds[0]._fullLayout}; }""", pid)
+        assert state == {"n": 1, "same": True, "drawn": True}, (pid, state)
     title = page.evaluate("() => document.querySelector('#mlp .gtitle').textContent")
     assert "Layer 1" in title

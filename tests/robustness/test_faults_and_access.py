@@ -49,7 +49,9 @@ def forbidden_paths(lm) -> list[str]:
 
     model = str(Path(lm.source).resolve())
     cache = str(load_cache.entry_dir(sha256_of(Path(model))) / "weights.pt") if Path(model).is_file() else "/nonexistent"
-    app_py, git_cfg = str(ROOT / "app.py"), str(ROOT / ".git" / "config")
+    app_py, readme = str(ROOT / "app.py"), str(ROOT / "README.md")       # files of the project, never served
+    import plotly
+    beside_plotly = str(Path(plotly.__file__).parent / "package_data" / "widgetbundle.js")   # only plotly.min.js is
     paths = []
     for prefix in ("/gradio_api/file=", "/file=", "/gradio_api/file/"):
         paths += [prefix + p for p in (
@@ -57,7 +59,7 @@ def forbidden_paths(lm) -> list[str]:
             "%2e%2e%2f%2e%2e%2f%2e%2e%2f%2e%2e%2fetc%2fpasswd", "%252e%252e%252f%252e%252e%252fetc%252fpasswd",
             "%2fetc%2fpasswd", "....//....//....//etc/passwd", "..\\..\\..\\..\\etc\\passwd", "//etc/passwd",
             "/etc/passwd%00.png", "/proc/self/environ", "/proc/self/cmdline", "~root/.bashrc",
-            app_py, "app.py", "./app.py", "server/api.py", git_cfg, model, cache,
+            app_py, "app.py", "./app.py", "server/api.py", readme, model, cache, beside_plotly,
             "/tmp/gradio/../../etc/passwd", "/tmp/gradio/%2e%2e/%2e%2e/etc/passwd",
         )]
     paths += ["/static/../../../../etc/passwd", "/assets/..%2f..%2f..%2fetc%2fpasswd", "/gradio_api/file%3D/etc/passwd",
@@ -66,14 +68,21 @@ def forbidden_paths(lm) -> list[str]:
 
 
 def test_file_routes_serve_nothing_outside_what_they_must(server, lm):
-    secrets = [b"root:x:0:0", (ROOT / "app.py").read_bytes()[:200], (ROOT / ".git" / "config").read_bytes()[:40],
-               b"GGUF", b"PK\x03\x04"]
+    secrets = [b"root:x:0:0", (ROOT / "app.py").read_bytes()[:200], (ROOT / "README.md").read_bytes()[:40],
+               b"GGUF", b"PK\x03\x04",
+               (Path(__import__("plotly").__file__).parent / "package_data" / "widgetbundle.js").read_bytes()[:60]]
     leaks = []
     for path in forbidden_paths(lm):
         status, body = raw_get(server, path)
         if status not in (400, 403, 404) or any(s in body for s in secrets):
             leaks.append(f"{path} -> {status} {body[:80]!r}")
     assert not leaks, "\n".join(leaks)
+
+
+def test_the_page_loads_plotly_from_the_app_itself(server):
+    import app as app_module
+    status, body = raw_get(server, "/gradio_api/file=" + str(app_module.PLOTLY_JS))
+    assert status == 200 and b"plotly.js" in body[:2000]
 
 
 def test_an_upload_cannot_be_used_to_reach_other_files(server):
