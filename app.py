@@ -36,7 +36,8 @@ ASSETS = Path(__file__).resolve().parent / "assets"
 OUTPUT_IDS = ["notice", "tokens", "token-count", "embeddings", "neighbours", "positions", "attention-all",
               "logit-lens", "logit-lens-focus", "layer-data", "distribution", "output", "kv-cache", "kv-summary",
               "session-file", "layer", "head", *handlers.WHAT_IF_IDS]
-URL_CONTROL_IDS = ["prompt", "chat", "temperature", "top-k", "top-p", "seed"]   # what a shared link sets
+# What a shared link sets: element id -> its key in the link (server/share.py).
+URL_CONTROLS = {"prompt": "prompt", "chat": "chat", "temperature": "t", "top-k": "k", "top-p": "p", "seed": "seed"}
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -173,7 +174,7 @@ def build(ctx: Context) -> gr.Blocks:
 
         # Opening a shared link replays its prompt and settings; the page load also stores the
         # starting view in the session, so a view of None later means the session was dropped.
-        url_controls = [comps[i] for i in URL_CONTROL_IDS]
+        url_controls = [comps[i] for i in URL_CONTROLS]
 
         def open_link(view, request: gr.Request):
             params = dict(request.query_params) if request is not None else {}
@@ -184,7 +185,7 @@ def build(ctx: Context) -> gr.Blocks:
                 view, out, page_values = share.on_open_link(ctx, view, params)
             except Exception as e:  # noqa: BLE001 - a bad link must not break the page
                 return respond(ctx, view, e) + [gr.skip()] * len(url_controls)
-            return respond(ctx, view, (view, out)) + [page_values[i] for i in URL_CONTROL_IDS]
+            return respond(ctx, view, (view, out)) + [page_values[key] for key in URL_CONTROLS.values()]
         demo.load(open_link, [state], bind.outputs + url_controls, api_visibility="private")
 
         panels = list(EXPLAINED_PANELS)

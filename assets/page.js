@@ -68,6 +68,12 @@
     if (e.target.closest && e.target.closest("#layer-play")) { playing ? stopPlay() : startPlay(); return; }
     if (e.target.closest && e.target.closest("#layer-prev, #layer-next, #layer, #run")) stopPlay();
   }, true);
+  // A message can be dismissed; the next one (with its own data-n) shows again.
+  document.addEventListener("click", function (e) {
+    const close = e.target.closest && e.target.closest(".gg-notice-close");
+    if (close) close.closest(".gg-notice").remove();
+  });
+
   window.GG = window.GG || {};
   window.GG.play = {start: startPlay, stop: stopPlay, playing: () => !!playing};
 

@@ -6,6 +6,7 @@ list, leaving every element not named unchanged. Tests call these functions dire
 from __future__ import annotations
 
 import html
+import itertools
 import logging
 import time
 from dataclasses import dataclass, field
@@ -56,9 +57,16 @@ class Context:
         return [self.labels(i) for i in range(self.lm.cfg.vocab_size)]
 
 
+_NOTICES = itertools.count(1)
+
+
 def notice_html(message: str, kind: str = "error") -> str:
-    """The one place user-visible messages become HTML: always escaped."""
-    return f'<div class="gg-notice gg-{kind}" role="status">{html.escape(message)}</div>' if message else ""
+    """The one place user-visible messages become HTML: always escaped. Each notice has its own
+    number, so the same message shows again after it was dismissed (assets/page.js)."""
+    if not message:
+        return ""
+    return (f'<div class="gg-notice gg-{kind}" role="status" data-n="{next(_NOTICES)}">{html.escape(message)}'
+            f'<button class="gg-notice-close" aria-label="Dismiss this message" title="Dismiss"></button></div>')
 
 
 # ---- prompt ----------------------------------------------------------------------------------
@@ -225,13 +233,18 @@ def on_generate(ctx: Context, view: View, c: Controls, n) -> Iterator[tuple[View
     most every PANELS_EVERY_S and after the last token (a full redraw per token froze the page)."""
     n = _room_for(ctx, view, whole_number(n, "number of tokens", 1, ctx.limits.max_new_tokens))
     new, trace, drawn_at = view, view.trace, time.monotonic()
-    for trace in ctx.lm.stream(view.trace, n, c.sampling):
-        if time.monotonic() - drawn_at >= PANELS_EVERY_S:
-            new, out = _after_generation(ctx, new, c, trace)
-            drawn_at = time.monotonic()
-            yield new, out
-        else:
-            yield new, render.progress_group(new, trace, ctx.limits.max_prompt_tokens)
+    try:
+        for trace in ctx.lm.stream(view.trace, n, c.sampling):
+            if time.monotonic() - drawn_at >= PANELS_EVERY_S:
+                new, out = _after_generation(ctx, new, c, trace)
+                drawn_at = time.monotonic()
+                yield new, out
+            else:
+                yield new, render.progress_group(new, trace, ctx.limits.max_prompt_tokens)
+    except Exception:
+        if trace is not new.trace:      # keep the tokens made before the failure, then report it
+            yield _after_generation(ctx, new, c, trace)
+        raise
     if trace is not new.trace:
         new, out = _after_generation(ctx, new, c, trace)
         yield new, out

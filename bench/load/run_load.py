@@ -25,7 +25,6 @@ import os
 import platform
 import random
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -50,11 +49,8 @@ from common import PROMPTS, parse_events  # noqa: E402
 sys.path.insert(0, str(BENCH))
 from results_file import replace_section  # noqa: E402
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+sys.path.insert(0, str(BENCH.parent / "tests"))
+from browser.support import free_port  # noqa: E402  (plain standard library: safe beside locust)
 
 
 def rss_mb(proc: psutil.Process) -> float:

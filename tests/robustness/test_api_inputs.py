@@ -331,10 +331,10 @@ def test_server_survives_gradio_500s(server, client):
 def test_large_whole_numbers_are_kept_exactly():
     """Seeds above 2**53 must not be rounded through float (two seeds would sample alike) and the
     documented largest seed 2**63-1 must be accepted."""
-    from server.handlers import _whole
+    from server.controls import whole_number
 
     for seed in (2**53 + 1, 2**62 + 3, 2**63 - 1):
-        assert _whole(seed, "seed", 0, 2**63 - 1) == seed
+        assert whole_number(seed, "seed", 0, 2**63 - 1) == seed
 
 
 def test_generate_with_its_documented_defaults_respects_the_servers_limit(client):

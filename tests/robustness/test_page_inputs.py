@@ -70,9 +70,9 @@ STATE_JS = ("() => { const n = document.querySelector('#notice .gg-notice'), t =
 
 
 def clear_notice(page) -> None:
-    """A layer step answers with an empty notice: afterwards a new message is a visible change."""
+    """Dismiss the message shown: afterwards a new message is a visible change."""
     if page.locator("#notice .gg-notice").count():
-        page.click("#layer-next")
+        page.click("#notice .gg-notice-close")
         page.wait_for_function("!document.querySelector('#notice .gg-notice')", timeout=30_000)
 
 
@@ -93,7 +93,9 @@ def send(page, case, text: str) -> str:
 
 
 def wait_answer(page, before: str, timeout: int = 60_000) -> None:
+    """The page changed, and a Run's second answer (lens and neighbours) has arrived too."""
     page.wait_for_function(f"(before) => ({STATE_JS})() !== before", arg=before, timeout=timeout)
+    page.wait_for_function("!document.querySelector('#neighbours .gg-computing')", timeout=timeout)
 
 
 def submit(page, case, text: str, timeout: int = 60_000) -> None:

@@ -14,6 +14,11 @@ CHIPS = "document.querySelectorAll('#tokens button.gg-chip').length"
 
 
 def view_of(page) -> dict:
+    # Panels out of view are drawn when idle or scrolled to: look at the attention panel, drawn.
+    page.locator("#attention").scroll_into_view_if_needed()
+    page.wait_for_function(f"{CHIPS} > 0 && (() => {{ const p = GG.panels.attention; const gd = p.div;"
+                           f" return p.shown === p.wanted && !p.drawing && !!gd._fullLayout &&"
+                           f" gd.layout.xaxis.ticktext.length === {CHIPS}; }})()", timeout=30_000)
     return page.evaluate("""() => ({
         ids: [...document.querySelectorAll('#tokens button.gg-chip .gg-chip-id')].map(e => parseInt(e.textContent)),
         output: document.querySelector('#output textarea').value,
