@@ -213,6 +213,7 @@
   const state = {data: null, panel: null, pickEl: null, vocab: null, last: null};
 
   function load(value) {
+    state.loads = (state.loads || 0) + 1;
     if (!value) { state.data = null; return; }
     const raw = typeof value === "string" ? JSON.parse(value) : value;
     const z = decodeFloat32(raw.logits);
@@ -228,6 +229,9 @@
     const s = settings();
     if (s.problems.length) return;         // the server's checks say what is wrong when it is asked
     const L = TEXT[lang()];
+    const key = [s.T, s.k, s.p, s.seed, lang(), state.loads, state.vocab !== null].join("|");
+    if (key === state.lastKey) return;     // the same setting again (input, then change): nothing to draw
+    state.lastKey = key;
     const r = compute(state.data, s.T, s.k, s.p, s.seed);
     state.last = {settings: s, result: r};
     state.panel.set(figure(state.data, s, r, L), "");

@@ -72,6 +72,11 @@ def summary(samples: list[dict]) -> dict:
             "worst_gap": max(s["worst_gap_ms"] for s in samples)}
 
 
+def marker(lm, text: str) -> str:
+    """Text the chips show once `text` has run: its last token's label."""
+    return lm.tokenizer.pieces(lm.tokenize(text)[-1:])[0].display
+
+
 def cut_prompt(lm, n: int) -> str:
     ids = lm.tokenize(PROSE * (n // 20 + 2))[:n]
     return lm.decode(ids)
@@ -171,7 +176,7 @@ def browser_phase(url: str, lm, reps: int, timeout_ms: int) -> dict:
             res[name] = out
             print(f"  {name}: p50 {pct([s['ms'] for s in out], 50):.0f} ms", flush=True)
 
-        d.run(p20, lm.decode(lm.tokenize(p20)[-1:]).strip() or "lamp")
+        d.run(p20, marker(lm, p20))
         d.hold_all_layers()
         page.locator("#attention").scroll_into_view_if_needed()
         page.wait_for_timeout(500)
@@ -209,18 +214,19 @@ def browser_phase(url: str, lm, reps: int, timeout_ms: int) -> dict:
         collect("chip click (focus)", reps, lambda i: d.sample(
             lambda: page.click(f"#tokens button.gg-chip[data-pos='{(i * 3 + 2) % n}']"), "focus", {"pos": (i * 3 + 2) % n}))
 
-        prompts = [cut_prompt(lm, 20), lm.decode(lm.tokenize("A quiet river ran beside the village where " + PROSE)[:20])]
+        prompts = [lm.decode(lm.tokenize(start + PROSE)[:20]) for start in ("A quiet river ran beside the village where ",
+                                                                            "Every morning the baker opened the shop and ")]
         runs_first, runs_all = [], []
         for i in range(max(3, reps // 2)):
             text = prompts[i % 2]
-            marker = lm.decode(lm.tokenize(text)[-2:]).strip()
+            mark = marker(lm, text)
             page.fill("#prompt textarea", text)
             page.evaluate("GGBench.arm()")
             page.click("#run")
-            runs_first.append(page.evaluate("([a, t]) => GGBench.done('first', a, t)", [{"marker": marker}, timeout_ms]))
+            runs_first.append(page.evaluate("([a, t]) => GGBench.done('first', a, t)", [{"marker": mark}, timeout_ms]))
             t_first = runs_first[-1]["ms"]
             page.evaluate("GGBench.armed = true")     # same t0: the click
-            rest = page.evaluate("([a, t]) => GGBench.done('all', a, t)", [{"marker": marker}, timeout_ms])
+            rest = page.evaluate("([a, t]) => GGBench.done('all', a, t)", [{"marker": mark}, timeout_ms])
             runs_all.append(rest)
             print(f"  Run 20: first {t_first:.0f} ms, all {rest['ms']:.0f} ms", flush=True)
             page.wait_for_timeout(1500)
@@ -232,7 +238,7 @@ def browser_phase(url: str, lm, reps: int, timeout_ms: int) -> dict:
         page.locator("#n-tokens input[type=number]").press("Enter")
         gens = []
         for i in range(2):
-            d.run(prompts[i % 2], lm.decode(lm.tokenize(prompts[i % 2])[-2:]).strip())
+            d.run(prompts[i % 2], marker(lm, prompts[i % 2]))
             page.locator("#generate").scroll_into_view_if_needed()
             page.wait_for_timeout(1000)
             gens.append(d.sample(lambda: page.click("#generate"), "chips", {"more": 10}))
@@ -240,7 +246,7 @@ def browser_phase(url: str, lm, reps: int, timeout_ms: int) -> dict:
         res["Generate 10 tokens"] = gens
 
         # 200 tokens: the page holds one layer per answer at first and fetches the rest while idle.
-        d.run(p200, lm.decode(lm.tokenize(p200)[-2:]).strip())
+        d.run(p200, marker(lm, p200))
         page.locator("#attention").scroll_into_view_if_needed()
         t = time.monotonic()
         d.hold_all_layers(120_000)

@@ -89,11 +89,12 @@ def check_prompt(ctx: Context, prompt, chat: bool = False) -> list[int]:
     return ids
 
 
-def everything(ctx: Context, view: View, c: Controls) -> dict:
+def everything(ctx: Context, view: View, c: Controls, layer_budget: int | None = None) -> dict:
+    """Every panel. `layer_budget` 0: the current layer only (the page fetches the rest while idle)."""
     out = {}
     out.update(render.prompt_group(ctx.lm, view, c, ctx.labels))
     out.update(render.lens_group(ctx.lm, view, c, ctx.labels))
-    out.update(render.layer_group(view, c))
+    out.update(render.layer_group(view, c) if layer_budget is None else render.layer_group(view, c, layer_budget))
     out.update(render.sampling_group(view, ctx.labels))
     out["token-count"] = render.token_count_text(view, ctx.limits.max_prompt_tokens)
     out["notice"] = ""
@@ -163,7 +164,7 @@ def initial_view(ctx: Context) -> View:
 def on_focus(ctx: Context, view: View, c: Controls, position) -> tuple[View, dict]:
     new = with_focus(ctx.lm, view, whole_number(position, "token position", 0, view.T - 1))
     out = render.focus_group(ctx.lm, new, c, ctx.labels)
-    out.update(render.layer_group(new, c))
+    out.update(render.layer_group(new, c, budget=0))          # the other layers follow while the page is idle
     out["token-count"] = render.token_count_text(new, ctx.limits.max_prompt_tokens)
     out["notice"] = ""
     return new, out
@@ -214,7 +215,7 @@ def _room_for(ctx: Context, view: View, n: int) -> int:
 def _after_generation(ctx: Context, view: View, c: Controls, trace) -> tuple[View, dict]:
     focus = None if view.focus_follows_end else view.focus
     new = make_view(ctx.lm, trace, focus, previous=view)
-    return new, everything(ctx, new, c)
+    return new, everything(ctx, new, c, layer_budget=0)     # the other layers follow while the page is idle
 
 
 def on_next_token(ctx: Context, view: View, c: Controls) -> tuple[View, dict]:
