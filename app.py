@@ -118,7 +118,10 @@ class Binder:
                 c, extra = self._args(data, extra_ids, evt, data_of)
                 if view is None and needs_view:
                     return respond(ctx, None, handlers.on_session_lost(ctx, c))
-                return respond(ctx, view, handler(ctx, view, c, *extra))
+                out = respond(ctx, view, handler(ctx, view, c, *extra))
+                # A handler that kept the view leaves the session alone: an event that ran beside
+                # another (e.g. a prefetch beside a chip click) must not write back an older view.
+                return [gr.skip() if out[0] is view else out[0]] + out[1:]
             except Exception as e:  # noqa: BLE001 - every failure becomes a message in #notice
                 return respond(ctx, view, e)
 

@@ -188,6 +188,7 @@
     const update = () => {
       if (!props.value) return;
       const data = typeof props.value === "string" ? JSON.parse(props.value) : props.value;
+      if (data.prefetch && data.version !== state.version) return;   // fetched for figures the page no longer shows
       if (data.version !== state.version) { state.windows = []; state.version = data.version; }
       state.windows.push(data);
       state.asked = null;

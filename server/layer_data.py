@@ -194,7 +194,7 @@ def layer_data(view: View, c: Controls, budget: int = BUDGET_BYTES, layers: list
             if arrays.nbytes > budget:
                 break
     return {
-        "version": version(view, c), "layer": c.layer, "head": c.head, "layers": sorted(done), "n_layer": cfg.n_layer,
+        "version": version(view, c), "prefetch": layers is not None, "layer": c.layer, "head": c.head, "layers": sorted(done), "n_layer": cfg.n_layer,
         "panels": {pid: {"by": PANELS[pid][0], "base": plain(bases[pid]), "patches": patches[pid]} for pid in PANELS},
         "arrays": arrays.table,
     }

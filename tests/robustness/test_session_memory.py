@@ -67,7 +67,7 @@ def test_a_page_whose_session_is_gone_is_told_and_redrawn_from_the_start(new_pag
     for sid in mine:          # as the capacity, the idle time-out or a restart would leave it
         demo.state_holder.session_data[sid].state_data.clear()
 
-    page.click("#layer-next")
+    page.click("#next-token")                             # any event that asks the server
     page.wait_for_function("document.querySelector('#notice').innerText.includes('no longer holds')", timeout=30_000)
     assert SESSION_LOST.split(",")[0] in page.inner_text("#notice")
     default_n = len(lm.tokenize(app_ctx.default_prompt))
