@@ -36,6 +36,7 @@ def run_prompt(page, text: str, n_tokens: int):
     page.fill("#prompt textarea", text)
     page.click("#run")
     page.wait_for_function(f"document.querySelectorAll('#tokens button.gg-chip').length === {n_tokens}", timeout=60_000)
+    page.wait_for_function("!document.querySelector('#neighbours .gg-computing')", timeout=60_000)
 
 
 def all_layers_held(page, n_layer: int = 30):

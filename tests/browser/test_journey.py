@@ -41,6 +41,8 @@ def run_prompt(page, text: str, n_tokens: int):
     page.fill("#prompt textarea", text)
     page.click("#run")
     page.wait_for_function(f"document.querySelectorAll('#tokens button.gg-chip').length === {n_tokens}", timeout=60_000)
+    # A Run answers twice (tokens first, then the lens and neighbours): wait for the second answer.
+    page.wait_for_function("!document.querySelector('#neighbours .gg-computing')", timeout=60_000)
 
 
 def test_full_journey(new_page, lm):
