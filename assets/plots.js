@@ -90,12 +90,17 @@
         this.div.__ggDrawnAt = performance.now();
         for (const f of this.listeners) f(this);
       }).catch((e) => { console.warn("plot " + this.id + " failed to draw", e); this.shown = fig; })
-        .finally(() => { this.drawing = null; if (this.wanted !== this.shown && this.visible) this.flush(); });
+        .finally(() => {
+          this.drawing = null;
+          if (this.remark) { this.remark = false; this.redecorate(); return; }
+          if (this.wanted !== this.shown && this.visible) this.flush();
+        });
       return this.drawing;
     }
     onDraw(f) { this.listeners.push(f); }
     redecorate() {        // the current layer and head marked again: only the mark shape moves
       if (!this.wanted) return;
+      if (this.drawing) { this.remark = true; return; }   // the draw in flight has the old mark
       if (this.shown === this.wanted && this.div.layout && !this.drawing && GG.markFor) {
         const shape = GG.markFor(this.wanted);
         if (shape) {      // relayout of the shapes alone redraws only them

@@ -3,6 +3,7 @@ server, and what they draw is the model's numbers (compared with the Trace and m
 from __future__ import annotations
 
 import itertools
+import json
 
 import numpy as np
 import pytest
@@ -92,12 +93,19 @@ def test_layer_and_head_changes_draw_the_trace_without_a_request(new_page, lm):
     wait_title(page, "attention-detail", "Layer 4 · head h5")
     assert page.input_value("#layer input[type=number]") == "4"
     assert api.urls == [], f"the page asked the server: {api.urls}"
-    # The overviews mark the current layer and head.
-    marks = page.evaluate("""() => ['attention-all', 'logit-lens', 'attention-heads'].map((id) => {
+    # The overviews mark the current layer and head (offscreen ones once the page is idle).
+    marks_js = """() => ['attention-all', 'logit-lens', 'attention-heads'].map((id) => {
         const gd = document.querySelector('#' + id + ' .js-plotly-plot');
-        return (gd.layout.shapes || []).filter((s) => s.name === 'gg-mark').map((s) => [s.x0, s.y0]); })""")
-    assert marks[0] == [[4.5, 3.5]]                # head 5, layer 4 on the every-head grid
-    assert marks[1] == [[0, 4.5]]                  # the row after layer 4 (row 0 is the embedding)
+        return gd && gd.layout ? (gd.layout.shapes || []).filter((s) => s.name === 'gg-mark').map((s) => [s.x0, s.y0]) : []; })"""
+    want = [[[4.5, 3.5]], [[0, 4.5]]]            # head 5, layer 4 on the every-head grid; the row after layer 4
+    want_json = json.dumps(json.dumps(want, separators=(",", ":")))
+    try:
+        page.wait_for_function(f"JSON.stringify(({marks_js})().slice(0, 2)) === {want_json}", timeout=10_000)
+    except Exception:
+        pass                                      # the assertions below say what differs
+    marks = page.evaluate(marks_js)
+    assert marks[0] == want[0]
+    assert marks[1] == want[1]                   # (row 0 is the embedding)
     assert len(marks[2]) == 1
 
 

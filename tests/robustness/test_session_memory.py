@@ -63,6 +63,7 @@ def test_a_page_whose_session_is_gone_is_told_and_redrawn_from_the_start(new_pag
     page.fill("#prompt textarea", prompt)
     page.click("#run")
     page.wait_for_function(f"{CHIPS} === {len(lm.tokenize(prompt))}", timeout=60_000)
+    page.wait_for_function("!document.querySelector('#neighbours .gg-computing')", timeout=60_000)  # Run's 2nd answer
     mine = [sid for sid, s in demo.state_holder.session_data.items() if s.state_data]
     for sid in mine:          # as the capacity, the idle time-out or a restart would leave it
         demo.state_holder.session_data[sid].state_data.clear()
