@@ -5,15 +5,15 @@
     tr = lm.trace("The capital of France is")
     tr.logits, tr.acts["blocks.0.attn.hook_pattern"]
 
-The package imports lazily: the plain records (model.config, model.trace, model.sampling,
-model.names) load without torch, so the panels (viz/) can name their types for free.
+The package imports lazily: the plain records (model.config, model.trace, model.records,
+model.sampling, model.names) load without torch, so the panels (viz/) can name their types for free.
 """
 from __future__ import annotations
 
 import importlib
 
 _EXPORTS = {
-    "load_model": "lm", "LanguageModel": "lm", "LogitLens": "lm", "Generation": "lm", "Neighbours": "lm",
+    "load_model": "lm", "LanguageModel": "lm", "Generation": "lm", "LogitLens": "records", "Neighbours": "records",
     "Trace": "trace", "ModelConfig": "config", "SamplingParams": "sampling", "ModelFileError": "bundled",
     "act_name": "names",
 }

@@ -19,6 +19,7 @@ from . import bundled, load_cache
 from .ablation import Ablation
 from .config import ModelConfig
 from .names import act_name, split_name
+from .records import LogitLens, Neighbours
 from .sampling import SamplingParams, distribution, sample
 from .trace import DERIVED_HOOKS, HALF_PRECISION_HOOKS, Activations, Trace
 from .transformer import KVCache, Transformer
@@ -51,32 +52,6 @@ class _Recorder:
         if key not in self._shared:
             self._shared[key] = y.detach().cpu().numpy()
         self.arrays[name] = self._shared[key]
-
-
-@dataclass(frozen=True)
-class LogitLens:
-    """Final norm + unembedding applied to the residual stream after each layer.
-
-    Row 0 reads the embedding (before any block); row l+1 reads the output of block l; the last
-    row is the model's real prediction.
-    """
-    positions: tuple[int, ...]       # (P,) token positions read
-    layer_labels: tuple[str, ...]    # (L+1,) "embed", "0", ..., "L-1"
-    top_ids: np.ndarray              # (L+1, P, k) most likely ids per layer and position
-    top_probs: np.ndarray            # (L+1, P, k)
-    target_ids: np.ndarray           # (P,) the final layer's top-1 id at each position
-    target_probs: np.ndarray         # (L+1, P) probability each layer gives that final token
-    target_ranks: np.ndarray         # (L+1, P) its rank (0 = top) at each layer
-
-
-@dataclass(frozen=True)
-class Neighbours:
-    """Nearest vocabulary tokens of some tokens, by cosine similarity of their embedding rows."""
-    query_ids: np.ndarray        # (n,) the tokens asked about (unique, in order of first use)
-    neighbour_ids: np.ndarray    # (n, k) most similar other tokens, best first
-    cosine: np.ndarray           # (n, k) their cosine similarity to the query token
-    vector_ids: np.ndarray       # (m,) queries and all their neighbours, unique
-    vectors: np.ndarray          # (m, C) float32 embedding rows of vector_ids (for PCA)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,33 @@
+"""Plain records the model room returns besides a Trace, numpy only (no torch), so the panels
+(viz/) can name and check their types without loading torch."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class LogitLens:
+    """Final norm + unembedding applied to the residual stream after each layer.
+
+    Row 0 reads the embedding (before any block); row l+1 reads the output of block l; the last
+    row is the model's real prediction.
+    """
+    positions: tuple[int, ...]       # (P,) token positions read
+    layer_labels: tuple[str, ...]    # (L+1,) "embed", "0", ..., "L-1"
+    top_ids: np.ndarray              # (L+1, P, k) most likely ids per layer and position
+    top_probs: np.ndarray            # (L+1, P, k)
+    target_ids: np.ndarray           # (P,) the final layer's top-1 id at each position
+    target_probs: np.ndarray         # (L+1, P) probability each layer gives that final token
+    target_ranks: np.ndarray         # (L+1, P) its rank (0 = top) at each layer
+
+
+@dataclass(frozen=True)
+class Neighbours:
+    """Nearest vocabulary tokens of some tokens, by cosine similarity of their embedding rows."""
+    query_ids: np.ndarray        # (n,) the tokens asked about (unique, in order of first use)
+    neighbour_ids: np.ndarray    # (n, k) most similar other tokens, best first
+    cosine: np.ndarray           # (n, k) their cosine similarity to the query token
+    vector_ids: np.ndarray       # (m,) queries and all their neighbours, unique
+    vectors: np.ndarray          # (m, C) float32 embedding rows of vector_ids (for PCA)
