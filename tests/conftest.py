@@ -41,6 +41,20 @@ def trace(lm):
     return lm.trace("The cat sat on the mat because the cat was tired")
 
 
+@pytest.fixture(scope="session")
+def tiny_lm():
+    """A 2-layer random-weight Llama (4 query heads, 2 K/V heads, width 64) with the real tokenizer:
+    for tests that need *a* model or trace, not the real model's facts (tests/tiny_model.py)."""
+    from tiny_model import tiny_lm as make
+    return make(seed=0)
+
+
+@pytest.fixture(scope="session")
+def tiny_trace(tiny_lm):
+    """The `trace` fixture's prompt run through the tiny model."""
+    return tiny_lm.trace("The cat sat on the mat because the cat was tired")
+
+
 def strings(obj):
     """Every string inside a figure or its dict (to_json would hide '<' as \\u003c, so read the dict)."""
     if isinstance(obj, str):
