@@ -16,6 +16,9 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+# NumPy's BLAS only handles small matrices here (PCA of a few hundred vectors); with its own
+# thread pool beside torch's, a busy machine made one 24 ms SVD take 2.7 s. Set before numpy loads.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import gradio as gr  # noqa: E402
 from starlette.middleware import Middleware  # noqa: E402
@@ -139,6 +142,9 @@ class Binder:
                 yield respond(ctx, view, e)
 
         inputs = {state, *self.controls, *(self.comps[i] for i in extra_ids)}
+        # Progress shows on the token chips only: a status overlay on all ~30 outputs costs the
+        # page a restyle of each of them at the start and the end of every event.
+        kw.setdefault("show_progress_on", [self.comps["tokens"]])
         return trigger(call_stream if stream else call, inputs, self.outputs, api_visibility="private", **kw)
 
 
@@ -173,7 +179,8 @@ def build(ctx: Context) -> gr.Blocks:
         bind(on("draw-path", "click"), beyond.on_residual_path, ["path-positions", "path-include-first", "path-direction"],
              show_progress="minimal")
         # Chip clicks and head picks arrive as custom events whose data Gradio hands over as EventData.
-        bind(on("tokens", "select_token"), handlers.on_focus, data_of=lambda d: (d.get("pos"),))
+        bind(on("tokens", "select_token"), handlers.on_focus, data_of=lambda d: (d.get("pos"),),
+             trigger_mode="always_last", show_progress="hidden")
 
         # Opening a shared link replays its prompt and settings; the page load also stores the
         # starting view in the session, so a view of None later means the session was dropped.

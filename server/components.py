@@ -34,8 +34,13 @@ def figure_value(fig: go.Figure | None) -> str:
 
 @lru_cache(maxsize=1)
 def template_json() -> str:
-    """The figures' shared look (Plotly's white template), set once in the page."""
-    return to_json_plotly(pio.templates[pio.templates.default].to_plotly_json())
+    """The figures' shared look (Plotly's white template), set once in the page. Tick labels may
+    overflow the plot: Plotly's default ("hide past div") measures every label's box on every
+    draw, the largest single cost of redrawing a token-labelled heatmap."""
+    template = pio.templates[pio.templates.default].to_plotly_json()
+    for axis in ("xaxis", "yaxis"):
+        template["layout"].setdefault(axis, {})["ticklabeloverflow"] = "allow"
+    return to_json_plotly(template)
 
 
 def plot_panel(elem_id: str, figure: go.Figure | None = None, hint: str = "", **kw) -> gr.HTML:

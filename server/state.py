@@ -58,5 +58,6 @@ def make_view(lm: LanguageModel, trace: Trace, focus: int | None = None, previou
 def with_focus(lm: LanguageModel, view: View, focus: int) -> View:
     if not 0 <= focus < view.T:
         raise ValueError(f"token position must be in 0..{view.T - 1}, got {focus}")
-    lens = view.lens if focus in view.lens.positions else lm.logit_lens(view.trace, lens_positions(view.T, focus))
+    lens = view.lens if focus in view.lens.positions else \
+        lm.logit_lens(view.trace, lens_positions(view.T, focus), known=view.lens)   # only the new position is computed
     return replace(view, focus=focus, lens=lens, focus_follows_end=focus == view.T - 1)

@@ -10,6 +10,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")      # as app.py sets it
 
 
 # Tiers: `make test-fast` runs everything but these. A test that drives Chromium is `browser`; one
