@@ -1,5 +1,8 @@
 """Token chips: one escaped chip per token, hex bytes for partial characters, marks for control,
-generated and focus tokens. Parsed with html.parser, so the tests see what a browser would."""
+generated and focus tokens. Parsed with html.parser, so the tests see what a browser would.
+
+Chips depend only on the tokens, so the traces come from the tiny random-weight model
+(tests/tiny_model.py), which has the default model's tokenizer: same ids, pieces and labels."""
 from __future__ import annotations
 
 import re
@@ -44,39 +47,39 @@ def parse(s: str) -> Chips:
 
 
 @pytest.fixture(scope="module")
-def hostile(lm):
-    return lm.trace(HOSTILE)
+def hostile(tiny_lm):
+    return tiny_lm.trace(HOSTILE)
 
 
-def test_one_chip_per_token_with_id_and_position(trace):
-    p = parse(token_chips_html(trace, 2))
-    assert len(p.chips) == trace.T
-    assert [c["attrs"]["data-pos"] for c in p.chips] == [str(i) for i in range(trace.T)]
-    assert [int(c["id"].split()[0]) for c in p.chips] == list(trace.token_ids)
-    assert [c["label"] for c in p.chips] == [pc.display for pc in trace.pieces]
+def test_one_chip_per_token_with_id_and_position(tiny_trace):
+    p = parse(token_chips_html(tiny_trace, 2))
+    assert len(p.chips) == tiny_trace.T
+    assert [c["attrs"]["data-pos"] for c in p.chips] == [str(i) for i in range(tiny_trace.T)]
+    assert [int(c["id"].split()[0]) for c in p.chips] == list(tiny_trace.token_ids)
+    assert [c["label"] for c in p.chips] == [pc.display for pc in tiny_trace.pieces]
     assert all(c["attrs"]["type"] == "button" and "gg-chip" in c["attrs"]["class"].split() for c in p.chips)
     # the repeated " cat" keeps two chips, with leading spaces visible
     assert [c["label"] for c in p.chips].count("·cat") == 2
 
 
-def test_focus_chip_is_the_only_highlighted_one(trace):
-    p = parse(token_chips_html(trace, 4))
+def test_focus_chip_is_the_only_highlighted_one(tiny_trace):
+    p = parse(token_chips_html(tiny_trace, 4))
     focused = [i for i, c in enumerate(p.chips) if "gg-chip-focus" in c["attrs"]["class"].split()]
     assert focused == [4]
     assert p.chips[4]["attrs"]["aria-pressed"] == "true"
 
 
-def test_hover_names_position_id_bytes_and_text(trace):
-    title = parse(token_chips_html(trace, 0)).chips[1]["attrs"]["title"]
-    assert "position 1" in title and f"id {trace.token_ids[1]}" in title
+def test_hover_names_position_id_bytes_and_text(tiny_trace):
+    title = parse(token_chips_html(tiny_trace, 0)).chips[1]["attrs"]["title"]
+    assert "position 1" in title and f"id {tiny_trace.token_ids[1]}" in title
     assert "20 63 61 74" in title                       # " cat" in hex
     assert "' cat'" in title
 
 
-def test_summary_counts_tokens_characters_bytes(trace):
-    out = token_chips_html(trace, 0)
-    n_chars, n_bytes = len(trace.prompt), len(trace.prompt.encode())
-    assert f"{trace.T} tokens" in out
+def test_summary_counts_tokens_characters_bytes(tiny_trace):
+    out = token_chips_html(tiny_trace, 0)
+    n_chars, n_bytes = len(tiny_trace.prompt), len(tiny_trace.prompt.encode())
+    assert f"{tiny_trace.T} tokens" in out
     assert f"{n_chars} characters" in out and f"{n_bytes} bytes" in out
 
 
@@ -111,8 +114,8 @@ def test_whitespace_is_visible(hostile):
     assert "↵" in labels and "→" in labels and any(l.startswith("·") for l in labels)
 
 
-def test_control_tokens_differ_from_the_same_text_typed(lm, hostile):
-    chat = lm.trace("<|im_start|>user\nhi<|im_end|>", parse_special=True)
+def test_control_tokens_differ_from_the_same_text_typed(tiny_lm, hostile):
+    chat = tiny_lm.trace("<|im_start|>user\nhi<|im_end|>", parse_special=True)
     chips = parse(token_chips_html(chat, 0)).chips
     control = [c for c, pc in zip(chips, chat.pieces) if pc.is_special]
     assert control and all("gg-chip-control" in c["attrs"]["class"] and "control token" in c["attrs"]["title"]
@@ -122,16 +125,16 @@ def test_control_tokens_differ_from_the_same_text_typed(lm, hostile):
     assert not any("gg-chip-control" in c["attrs"]["class"] for c in typed)
 
 
-def test_generated_tokens_are_styled_apart(lm, trace):
-    grown = lm.step(trace, trace.token_ids[1])
+def test_generated_tokens_are_styled_apart(tiny_lm, tiny_trace):
+    grown = tiny_lm.step(tiny_trace, tiny_trace.token_ids[1])
     out = token_chips_html(grown, grown.T - 1)
     chips = parse(out).chips
-    assert ["gg-chip-generated" in c["attrs"]["class"] for c in chips] == [False] * trace.T + [True]
+    assert ["gg-chip-generated" in c["attrs"]["class"] for c in chips] == [False] * tiny_trace.T + [True]
     assert all("gg-chip-prompt" in c["attrs"]["class"] for c in chips[:-1])
-    assert f"({trace.T} prompt + 1 generated)" in out
+    assert f"({tiny_trace.T} prompt + 1 generated)" in out
 
 
 @pytest.mark.parametrize("focus", [-1, 11, 99, True, 1.0, None])
-def test_bad_focus_is_refused(trace, focus):
+def test_bad_focus_is_refused(tiny_trace, focus):
     with pytest.raises(ValueError, match="position"):
-        token_chips_html(trace, focus)
+        token_chips_html(tiny_trace, focus)
