@@ -1,4 +1,6 @@
-"""The KV-cache panel shows the real cached keys and this session's measured timings."""
+"""The KV-cache panel shows the real cached keys and this session's measured timings. The sizes are
+checked on the real model; the summary before any generation only needs a trace, from the tiny
+random-weight model (tests/tiny_model.py)."""
 from __future__ import annotations
 
 import numpy as np
@@ -21,8 +23,8 @@ def test_cache_size_and_key_norms_match_the_trace(lm):
     assert "per token over 2 tokens" in html and "decode / prefill" in html
 
 
-def test_summary_before_any_generation_and_escaping(lm):
-    tr = lm.trace('<b onmouseover="x">')
+def test_summary_before_any_generation_and_escaping(tiny_lm):
+    tr = tiny_lm.trace('<b onmouseover="x">')
     html = kv_cache.kv_cache_summary_html(tr)
     assert "press Next token" in html and "<b " not in html
     assert len(kv_cache.kv_cache_figure(tr).layout.shapes) == 0

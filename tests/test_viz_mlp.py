@@ -1,6 +1,7 @@
 """MLP panels against the real model: the heatmap holds hook_post, the "top" neurons are the true
 largest by mean |activation|, the focus token's bars are the true argmax of |post| with gate/up
-pieces that multiply back to post, and every label is escaped."""
+pieces that multiply back to post, and every label is escaped. The escaping check needs only some
+trace of the hostile prompt: it comes from the tiny random-weight model (tests/tiny_model.py)."""
 from __future__ import annotations
 
 import dataclasses
@@ -103,13 +104,13 @@ def test_flow_html_names_the_real_widths_and_the_nonlinearity(trace):
     assert "GELU" in html2 and "SiLU" not in html2
 
 
-def test_hostile_prompt_is_escaped(lm):
-    tr = lm.trace('say "<b>hi</b>" <img src=x onerror=alert(1)>')
-    for fig in (M.mlp_figure(tr, 3), M.top_neurons_figure(tr, 3, 2)):
+def test_hostile_prompt_is_escaped(tiny_lm):
+    tr = tiny_lm.trace('say "<b>hi</b>" <img src=x onerror=alert(1)>')
+    for fig in (M.mlp_figure(tr, 1), M.top_neurons_figure(tr, 1, 2)):
         js = fig.to_json()
         assert "\\u003cimg" not in js and "\\u003cb\\u003e" not in js and "<img" not in js
         assert "&quot;" not in js
-    ticks = list(M.mlp_figure(tr, 3).layout.yaxis.ticktext)
+    ticks = list(M.mlp_figure(tr, 1).layout.yaxis.ticktext)
     assert any("&lt;" in t for t in ticks) and not any("<" in t for t in ticks)
 
 
