@@ -1,7 +1,8 @@
 """MLP panels against the real model: the heatmap holds hook_post, the "top" neurons are the true
 largest by mean |activation|, the focus token's bars are the true argmax of |post| with gate/up
-pieces that multiply back to post, and every label is escaped. The escaping check needs only some
-trace of the hostile prompt: it comes from the tiny random-weight model (tests/tiny_model.py)."""
+pieces that multiply back to post, and every label is escaped. The long-prompt aggregation and the
+escaping check need only some trace of those prompts: they come from the tiny random-weight model
+(tests/tiny_model.py), which runs them in milliseconds instead of seconds."""
 from __future__ import annotations
 
 import dataclasses
@@ -21,8 +22,10 @@ def post(trace, layer):
 
 
 @pytest.fixture(scope="module")
-def long_trace(lm):
-    return lm.trace(LONG)
+def long_trace(tiny_lm):
+    # "all" aggregates columns once T x d_mlp passes M._MAX_CELLS: with the tiny model's 128
+    # neurons that takes more than 312 tokens (3 x LONG is ~410)
+    return tiny_lm.trace(LONG * 3)
 
 
 @pytest.mark.parametrize("layer", [0, 13, 29])
@@ -62,7 +65,7 @@ def test_all_neurons_short_prompt_is_the_whole_matrix(trace):
 
 
 def test_all_neurons_long_prompt_is_aggregated_and_says_so(long_trace):
-    layer = 7
+    layer = 1
     fig = M.mlp_figure(long_trace, layer, sort="all")
     z = np.asarray(fig.data[0].z)
     F = long_trace.config.d_mlp
