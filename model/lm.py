@@ -5,6 +5,7 @@ instance can be shared read-only by every session of the app.
 """
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from dataclasses import dataclass
@@ -18,11 +19,14 @@ import torch.nn.functional as F
 from . import bundled, load_cache
 from .ablation import Ablation
 from .config import ModelConfig
+from .growth import extend_positions
 from .names import act_name, split_name
 from .records import LogitLens, Neighbours
 from .sampling import SamplingParams, distribution, sample
 from .trace import DERIVED_HOOKS, HALF_PRECISION_HOOKS, Activations, Trace
 from .transformer import KVCache, Transformer
+
+STEP_SPARE = 32      # positions of room a decode step leaves after a trace (model/growth.py)
 
 def pick_device(device: str = "auto") -> torch.device:
     if device == "auto":
@@ -113,7 +117,7 @@ class LanguageModel:
              ablate: Ablation | None = None):
         rec = _Recorder()
         editors = ablate.editors(self.cfg) if ablate is not None else None
-        with self._lock:      # editors, like the recorder, are attached only while this pass runs
+        with self._lock, self._threads_for(len(ids)):   # editors, like the recorder, are attached only while this pass runs
             self.net.attach(rec, self._record_names)
             self.net.attach_editors(editors)
             try:
@@ -143,11 +147,11 @@ class LanguageModel:
         return None if ablate.empty else ablate.validate(self.cfg)
 
     def _make_trace(self, prompt: str, ids: list[int], arrays: dict, n_prompt: int, timings: dict,
-                    ablation: Ablation | None = None) -> Trace:
+                    ablation: Ablation | None = None, growth: tuple | None = None) -> Trace:
         pieces = tuple(self.tokenizer.pieces(ids))
         tokens = tuple(p.text if not p.is_partial else p.display for p in pieces)
         return Trace(prompt=prompt, token_ids=tuple(ids), tokens=tokens, pieces=pieces, config=self.cfg,
-                     acts=Activations(arrays, self.cfg.n_layer), device=str(self.device),
+                     acts=Activations(arrays, self.cfg.n_layer, growth), device=str(self.device),
                      dtype=str(next(self.net.parameters()).dtype).replace("torch.", ""),
                      n_prompt=n_prompt, timings=timings, ablation=ablation)
 
@@ -173,13 +177,16 @@ class LanguageModel:
         delta = self._run([token_id], pos0=trace.T, cache=cache, ablate=trace.ablation)   # an ablated run stays ablated
         dt = time.perf_counter() - t0
         ids = list(trace.token_ids) + [token_id]
-        arrays = merge_position(trace.acts.stored, delta, self.cfg.n_layer)
+        # Written after the trace's own arrays when it is the newest of its line (model/growth.py).
+        buffers, room = trace.acts.growth or (None, None)
+        spare = max(cache.capacity - cache.length, STEP_SPARE)
+        arrays, buffers, room = extend_positions(trace.acts.stored, buffers, room, trace.T, delta, self.cfg.n_layer, spare)
         timings = dict(trace.timings, last_step_s=dt, decode_s=trace.timings.get("decode_s", 0.0) + dt,
                        decode_tokens=trace.timings.get("decode_tokens", 0) + 1)
         # `prompt` stays the text that was run; the generated text is read from the pieces
         # (decoding one token at a time would break multi-byte characters into U+FFFD).
         return self._make_trace(trace.prompt, ids, arrays, trace.n_prompt, timings,
-                                ablation=trace.ablation)
+                                ablation=trace.ablation, growth=(buffers, room))
 
     def next_token(self, trace: Trace, params: SamplingParams) -> int:
         """The token the sampler picks after the trace's last position."""
@@ -207,6 +214,21 @@ class LanguageModel:
         with self._lock:
             return self._generate(ids, max_new_tokens, params)
 
+    @contextlib.contextmanager
+    def _threads_for(self, n_positions: int):
+        """One intra-op thread for a single-position pass on the CPU. Its matrices are too small
+        to split, and a second thread that waits at every op's barrier for a busy core (the
+        browser drawing, another request) made a 60 ms decode step take 700 ms."""
+        if self.device.type != "cpu" or n_positions > 1 or torch.get_num_threads() == 1:
+            yield
+            return
+        before = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(before)
+
     def _generate(self, ids: list[int], max_new_tokens: int, params: SamplingParams) -> Generation:
         self.net.attach(None)
         cache = KVCache(self.cfg, len(ids) + max_new_tokens, self.device)
@@ -218,7 +240,8 @@ class LanguageModel:
             if nxt in self._eos_ids:
                 break
             if len(new) < max_new_tokens:
-                logits = self.net(torch.tensor([[nxt]], device=self.device), cache.length, cache, last_only=True)
+                with self._threads_for(1):
+                    logits = self.net(torch.tensor([[nxt]], device=self.device), cache.length, cache, last_only=True)
         stopped = bool(new) and new[-1] in self._eos_ids
         return Generation(ids + new, new, self.decode(new), stopped)
 
@@ -299,30 +322,6 @@ class LanguageModel:
             else:
                 counts["norms"] += p.numel()
         return counts
-
-
-def merge_position(old: dict[str, np.ndarray], new: dict[str, np.ndarray], n_layer: int) -> dict[str, np.ndarray]:
-    """Extend every stored activation by the new position(s) of a decode step."""
-    out: dict[str, np.ndarray] = {}
-    for name, a in old.items():
-        b = new[name]
-        hook = split_name(name)[1]
-        if hook == "attn.hook_pattern":                      # (H, T, T) + (H, t, T+t)
-            H, T, _ = a.shape
-            t = b.shape[1]
-            grown = np.zeros((H, T + t, T + t), dtype=a.dtype)
-            grown[:, :T, :T] = a
-            grown[:, T:, :] = b
-            out[name] = grown
-        elif hook in ("attn.hook_q", "attn.hook_k", "attn.hook_v", "attn.hook_z"):
-            out[name] = np.concatenate([a, b], axis=1)      # heads first
-        elif name in out:
-            continue
-        else:
-            out[name] = np.concatenate([a, b], axis=0)
-    for l in range(1, n_layer):                               # keep resid_pre[l] and resid_post[l-1] one array
-        out[act_name("hook_resid_pre", l)] = out[act_name("hook_resid_post", l - 1)]
-    return out
 
 
 def build(cfg: ModelConfig, state_dict: dict, tokenizer, device: torch.device, source: str) -> LanguageModel:

@@ -51,9 +51,10 @@ class Activations(Mapping):
     """A read-only mapping name -> array. Stored arrays are returned as they are; derived ones
     (attention scores) are computed when asked for."""
 
-    def __init__(self, stored: dict[str, np.ndarray], n_layer: int):
+    def __init__(self, stored: dict[str, np.ndarray], n_layer: int, growth: tuple | None = None):
         self._stored = stored
         self._n_layer = n_layer
+        self.growth = growth      # (buffers, room) the stored arrays are views of (model/growth.py), or None
 
     def _derived_names(self) -> list[str]:
         if act_name("attn.hook_q", 0) not in self._stored:
