@@ -20,6 +20,7 @@ from model.sampling import SamplingParams, distribution
 from viz import ablation as ablation_viz
 from viz import compare as compare_viz
 from viz import residual_path as path_viz
+from viz.common import pct
 
 from .controls import Controls, whole_number
 from .handlers import Context, check_prompt
@@ -27,10 +28,6 @@ from .render import md_code
 from .state import View
 
 PLAIN = SamplingParams()          # temperature 1, no cuts: the model's own distribution
-
-
-def _pct(p: float) -> str:
-    return f"{p:.1%}" if p >= 0.001 or p == 0 else f"{p:.2e}"
 
 
 # ---- ablation ----------------------------------------------------------------------------------
@@ -73,9 +70,10 @@ def ablation_summary(abl, p_before: np.ndarray, p_after: np.ndarray, labels, cfg
         f"**Switched off:** {' and '.join(parts)} — {md_code(abl.describe(cfg=cfg))}. A head's output (its part of "
         f"z, before the output projection) or a neuron's activation (before the down projection) is set to 0 "
         f"at every position, so it adds nothing to the residual stream.",
-        f"**Top next token:** {md_code(labels(tb))} {_pct(p_before[tb])} before → "
-        + (f"still {md_code(labels(ta))}, now {_pct(p_after[ta])}." if ta == tb else
-           f"{md_code(labels(ta))} {_pct(p_after[ta])} after; {md_code(labels(tb))} now has {_pct(p_after[tb])}.")
+        f"**Top next token:** {md_code(labels(tb))} {pct(p_before[tb], zero=None)} before → "
+        + (f"still {md_code(labels(ta))}, now {pct(p_after[ta], zero=None)}." if ta == tb else
+           f"{md_code(labels(ta))} {pct(p_after[ta], zero=None)} after; {md_code(labels(tb))} now has "
+           f"{pct(p_after[tb], zero=None)}.")
         + f" Change for {md_code(labels(tb))}: {change * 100:+.1f} percentage points.",
         f"**KL(before ‖ after):** {kl:.3f} bits (0 = the distribution did not change; temperature 1, no cuts).",
     ]

@@ -10,10 +10,13 @@ import contextvars
 import html
 import math
 from contextlib import contextmanager
+from typing import NamedTuple
 
 import numpy as np
 import plotly.graph_objects as go
 import plotly.io as pio
+
+from model.trace import Trace
 
 # Set once: assigning a template to each figure costs ~10 ms of validation per figure.
 pio.templates.default = "plotly_white"
@@ -31,35 +34,47 @@ def plotly_text(s: str) -> str:
     return html.escape(str(s), quote=False).replace('"', "&#34;").replace("'", "&#39;")
 
 
+def short(s, max_len: int) -> str:
+    """`str(s)` cut to at most `max_len` characters (the last one "…"), then escaped: cutting first,
+    because cutting an escaped string could split an entity."""
+    s = str(s)
+    return plotly_text(s if len(s) <= max_len else s[: max_len - 1] + "…")
+
+
 def piece_label(piece, max_len: int = MAX_LABEL) -> str:
     """A token's visible label (spaces as ·, newlines as ↵, partial bytes as hex), escaped."""
-    label = piece.display
-    if len(label) > max_len:
-        label = label[: max_len - 1] + "…"
-    return plotly_text(label)
+    return short(piece.display, max_len)
 
 
-def token_ticks(trace, positions=None) -> tuple[list[int], list[str]]:
+def pct(p: float, zero: str | None = "0%") -> str:
+    """A probability as a percentage with one decimal, or in scientific notation below 0.1 % (so a
+    small one never reads 0.0%). `zero`: what exactly 0 reads as (None: formatted like the rest)."""
+    if p == 0 and zero is not None:
+        return zero
+    return f"{p:.1%}" if abs(p) >= 0.001 or p == 0 else f"{p:.2e}"
+
+
+def token_ticks(trace: Trace, positions=None) -> tuple[list[int], list[str]]:
     """tickvals and ticktext for a token axis: "label" per position, unique by position."""
     positions = range(trace.T) if positions is None else positions
     return list(positions), [piece_label(trace.pieces[i]) for i in positions]
 
 
-def check_layer(trace, layer: int) -> int:
+def check_layer(trace: Trace, layer: int) -> int:
     n = trace.config.n_layer
     if isinstance(layer, bool) or not isinstance(layer, int) or not 0 <= layer < n:
         raise ValueError(f"layer must be a whole number in 0..{n - 1}, got {layer!r}")
     return layer
 
 
-def check_head(trace, head: int) -> int:
+def check_head(trace: Trace, head: int) -> int:
     n = trace.config.n_head
     if isinstance(head, bool) or not isinstance(head, int) or not 0 <= head < n:
         raise ValueError(f"head must be a whole number in 0..{n - 1}, got {head!r}")
     return head
 
 
-def check_position(trace, position: int) -> int:
+def check_position(trace: Trace, position: int) -> int:
     if isinstance(position, bool) or not isinstance(position, int) or not 0 <= position < trace.T:
         raise ValueError(f"token position must be in 0..{trace.T - 1}, got {position!r}")
     return position
@@ -108,17 +123,20 @@ def two_line_title(main: str, detail: str = "") -> str:
     return main + (f"<br><span style='font-size:11px;color:#555'>{detail}</span>" if detail else "")
 
 
-def token_axis(trace, positions=None, max_ticks: int = 60) -> dict:
+def token_axis(trace: Trace, positions=None, max_ticks: int = 60, alias: bool = True) -> dict:
     """Axis settings for a numeric token axis 0..P-1 showing `positions` (default: all tokens):
     one tick per token up to `max_ticks`, beyond that thinned ticks, with every position still
     labelled through `labelalias` (keys are plain position numbers, so a token that looks like a
-    number cannot collide with a position); hover shows the label either way."""
+    number cannot collide with a position); hover shows the label either way. `alias=False`:
+    thinned ticks carry only their own tokens' labels (no labelalias)."""
     positions = list(range(trace.T)) if positions is None else list(positions)
     n = len(positions)
     labels = [piece_label(trace.pieces[i]) for i in positions]
     if n <= max_ticks:
         return dict(tickmode="array", tickvals=list(range(n)), ticktext=labels)
     step = math.ceil(n / (max_ticks // 2))
+    if not alias:
+        return dict(tickmode="array", tickvals=list(range(0, n, step)), ticktext=labels[::step])
     return dict(tickmode="linear", tick0=0, dtick=step, tickformat="d", hoverformat="d",
                 exponentformat="none", labelalias={str(i): lab for i, lab in enumerate(labels)})
 
@@ -133,3 +151,26 @@ def check_bool(name: str, value) -> bool:
     if not isinstance(value, (bool, np.bool_)):
         raise ValueError(f"{name} must be True or False, got {value!r}")
     return bool(value)
+
+
+class PCA(NamedTuple):
+    mean: np.ndarray            # (C,) the mean that was subtracted
+    components: np.ndarray      # (k, C) principal directions, k = min(dims, rank bound), signs fixed
+    ratio: np.ndarray           # (k,) explained-variance ratio of each
+    coords: np.ndarray          # (m, k) the rows of X in those directions (U·S, signs fixed)
+
+
+def pca(X: np.ndarray, dims: int) -> PCA:
+    """Centred PCA of the rows of X by numpy SVD (float64). Signs fixed so that each component's
+    largest loading is positive (the picture does not flip between runs). Fewer than `dims`
+    components when X has fewer rows or columns."""
+    X = np.asarray(X, dtype=np.float64)
+    mean = X.mean(axis=0)
+    U, S, Vt = np.linalg.svd(X - mean, full_matrices=False)
+    comps = Vt[:dims]
+    k = len(comps)
+    signs = np.sign(comps[np.arange(k), np.abs(comps).argmax(axis=1)])
+    coords = U[:, :k] * S[:k] * signs
+    total = float((S ** 2).sum())
+    ratio = (S[:k] ** 2) / total if total > 0 else np.zeros(k)
+    return PCA(mean, comps * signs[:, None], ratio, coords)

@@ -21,49 +21,34 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .common import FONT, SEQUENTIAL, base_layout, check_head, check_layer, check_position, piece_label, plotly_text
+from model.trace import Trace
+
+from .common import (FONT, SEQUENTIAL, base_layout, check_head, check_layer, check_position, piece_label, plotly_text,
+                     short, token_axis, two_line_title)
 from .residual_path import residual_states
 
 A_COLOUR = "#0072b2"      # blue
 B_COLOUR = "#e69f00"      # orange
 _MAX_TICKS = 40
 _PROMPT_CHARS = 38
+MAX_LABEL = 16
 
 
-def _title(main: str, detail: str = "") -> str:
-    return main + (f"<br><span style='font-size:11px;color:#555'>{detail}</span>" if detail else "")
-
-
-def _short(s: str, n: int = 16) -> str:
-    s = str(s)
-    return plotly_text(s if len(s) <= n else s[: n - 1] + "…")
-
-
-def prompt_label(trace, n: int = _PROMPT_CHARS) -> str:
+def prompt_label(trace: Trace, n: int = _PROMPT_CHARS) -> str:
     """The prompt on one line, shortened and escaped, for titles."""
-    text = " ".join(str(trace.prompt).split())
-    return plotly_text(text if len(text) <= n else text[: n - 1] + "…")
+    return short(" ".join(str(trace.prompt).split()), n)
 
 
-def _check_pair(a, b) -> None:
+def _check_pair(a: Trace, b: Trace) -> None:
     for t, what in ((a, "trace_a"), (b, "trace_b")):
-        if not hasattr(t, "acts") or not hasattr(t, "pieces"):
-            raise ValueError(f"{what} must be a Trace")
+        if not isinstance(t, Trace):
+            raise ValueError(f"{what} must be a Trace, got {type(t).__name__}")
     if a.config != b.config:
         raise ValueError("the two traces come from different models")
 
 
-def _token_axis(trace) -> dict:
-    T = trace.T
-    labels = [piece_label(p) for p in trace.pieces]
-    if T <= _MAX_TICKS:
-        return dict(tickmode="array", tickvals=list(range(T)), ticktext=labels)
-    step = int(np.ceil(T / (_MAX_TICKS // 2)))
-    return dict(tickmode="array", tickvals=list(range(0, T, step)), ticktext=labels[::step])
-
-
 # ---- which token of B goes with A's focus ---------------------------------------------------------
-def match_position(trace_a, focus_a: int, trace_b) -> tuple[int, str]:
+def match_position(trace_a: Trace, focus_a: int, trace_b: Trace) -> tuple[int, str]:
     """B's position to compare with A's focus token, and why (plain text). Rules: module docstring."""
     check_position(trace_a, focus_a)
     tok = trace_a.token_ids[focus_a]
@@ -78,14 +63,15 @@ def match_position(trace_a, focus_a: int, trace_b) -> tuple[int, str]:
     return trace_b.T - 1, "B has no such token: B's last token"
 
 
-def same_prefix(trace_a, pos_a: int, trace_b, pos_b: int) -> bool:
+def same_prefix(trace_a: Trace, pos_a: int, trace_b: Trace, pos_b: int) -> bool:
     """True when both tokens sit at the same position after the same tokens: causal attention then
     makes their residual streams identical, whatever follows in either prompt."""
     return pos_a == pos_b and trace_a.token_ids[:pos_a + 1] == trace_b.token_ids[:pos_b + 1]
 
 
 # ---- attention ---------------------------------------------------------------------------------
-def compare_attention_figure(trace_a, trace_b, layer: int, head: int, exclude_first: bool = False) -> go.Figure:
+def compare_attention_figure(trace_a: Trace, trace_b: Trace, layer: int, head: int,
+                             exclude_first: bool = False) -> go.Figure:
     """The same head's pattern for both prompts, side by side, one colour scale. `exclude_first`
     hides key position 0 (the attention sink) and scales the colours to the remaining weights."""
     _check_pair(trace_a, trace_b)
@@ -100,7 +86,7 @@ def compare_attention_figure(trace_a, trace_b, layer: int, head: int, exclude_fi
         pats.append(w)
     zmax = max(float(np.nanmax(w)) if np.isfinite(w).any() else 0.0 for w in pats)
     zmax = 1.0 if not exclude_first else max(zmax, 1e-6)
-    kv = trace_a.config.kv_head_of(head) if hasattr(trace_a.config, "kv_head_of") else head
+    kv = trace_a.config.kv_head_of(head)
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.1,
                         subplot_titles=(f"<span style='color:{A_COLOUR}'>■</span> A: {prompt_label(trace_a, 30)}",
                                         f"<span style='color:{B_COLOUR}'>■</span> B: {prompt_label(trace_b, 30)}"))
@@ -114,14 +100,14 @@ def compare_attention_figure(trace_a, trace_b, layer: int, head: int, exclude_fi
                            "“%{customdata[1]}”<br>weight %{z:.3f}<extra></extra>") if t.T <= 128 else
             f"{'A' if c == 1 else 'B'} · query #%{{y}} → key #%{{x}}<br>weight %{{z:.3f}}<extra></extra>"),
             1, c)
-        ax = _token_axis(t)
+        ax = token_axis(t, max_ticks=_MAX_TICKS, alias=False)
         fig.update_xaxes(**ax, tickangle=-45, showgrid=False, title=dict(text="key (attended to)"), row=1, col=c)
         fig.update_yaxes(**ax, autorange="reversed", showgrid=False, row=1, col=c,
                          title=dict(text="query (attending)") if c == 1 else None)
     note = "key position 0 (the sink) hidden, colours rescaled" if exclude_first else \
         "rows sum to 1 · blank = masked future"
     T = max(trace_a.T, trace_b.T)
-    base_layout(fig, _title(f"Layer {layer}, head {head} (kv{kv}) on two prompts", note),
+    base_layout(fig, two_line_title(f"Layer {layer}, head {head} (kv{kv}) on two prompts", note),
                 height=int(min(720, max(380, 18 * T + 230))))
     fig.update_layout(coloraxis=dict(colorscale=SEQUENTIAL, cmin=0, cmax=zmax,
                                      colorbar=dict(title=dict(text="weight"), thickness=12)),
@@ -131,7 +117,7 @@ def compare_attention_figure(trace_a, trace_b, layer: int, head: int, exclude_fi
 
 
 # ---- MLP ---------------------------------------------------------------------------------------
-def mean_abs_activation(trace, layer: int, exclude_first: bool = False) -> np.ndarray:
+def mean_abs_activation(trace: Trace, layer: int, exclude_first: bool = False) -> np.ndarray:
     """Mean |hook_post| per neuron over the prompt's positions, (d_mlp,) float32."""
     post = trace.act("mlp.hook_post", layer).astype(np.float32)             # (T, F)
     if exclude_first and trace.T > 1:
@@ -139,7 +125,8 @@ def mean_abs_activation(trace, layer: int, exclude_first: bool = False) -> np.nd
     return np.abs(post).mean(axis=0)
 
 
-def compare_mlp_figure(trace_a, trace_b, layer: int, n: int = 12, exclude_first: bool = False) -> go.Figure:
+def compare_mlp_figure(trace_a: Trace, trace_b: Trace, layer: int, n: int = 12,
+                       exclude_first: bool = False) -> go.Figure:
     """Mean |activation| per neuron of one layer's MLP, A vs B, for the n busiest neurons of
     either prompt (up to 2n bars), ordered by the larger of the two."""
     _check_pair(trace_a, trace_b)
@@ -162,7 +149,7 @@ def compare_mlp_figure(trace_a, trace_b, layer: int, n: int = 12, exclude_first:
                            hovertext=hover, hovertemplate="%{hovertext}<extra></extra>"))
     fig = go.Figure(data=data)
     what = "positions 1.. (first token left out)" if exclude_first else "all positions"
-    base_layout(fig, _title(f"Layer {layer} MLP: busiest neurons, A vs B",
+    base_layout(fig, two_line_title(f"Layer {layer} MLP: busiest neurons, A vs B",
                             f"mean |activation| over {what} · top {n} of each prompt"), height=400)
     fig.update_layout(barmode="group", bargap=0.2, autosize=True, margin=dict(l=60, r=20, t=70, b=60),
                       legend=dict(orientation="h", x=0, y=-0.22, yanchor="top"),
@@ -178,7 +165,8 @@ def _softmax(z: np.ndarray) -> np.ndarray:
     return e / e.sum()
 
 
-def compare_prediction_figure(trace_a, trace_b, labels: Callable[[int], str], n: int = 10) -> go.Figure:
+def compare_prediction_figure(trace_a: Trace, trace_b: Trace, labels: Callable[[int], str],
+                              n: int = 10) -> go.Figure:
     """Next-token probabilities after each prompt's last token (temperature 1, no cuts): the n most
     likely of either prompt, grouped bars A vs B."""
     _check_pair(trace_a, trace_b)
@@ -202,14 +190,16 @@ def compare_prediction_figure(trace_a, trace_b, labels: Callable[[int], str], n:
                            textfont=dict(size=10), cliponaxis=False))
     fig = go.Figure(data=data)
     ta, tb = int(np.argmax(pa)), int(np.argmax(pb))
-    detail = (f"top-1: A “{_short(labels(ta))}” {pa[ta]:.1%} · B “{_short(labels(tb))}” {pb[tb]:.1%}"
+    detail = (f"top-1: A “{short(labels(ta), MAX_LABEL)}” {pa[ta]:.1%}"
+              f" · B “{short(labels(tb), MAX_LABEL)}” {pb[tb]:.1%}"
               " · temperature 1")
-    base_layout(fig, _title("Next token after A vs after B", detail), height=max(320, 34 * len(ids) + 170))
+    base_layout(fig, two_line_title("Next token after A vs after B", detail),
+                height=max(320, 34 * len(ids) + 170))
     top = float(max(pa[ids].max(), pb[ids].max()))
     fig.update_layout(barmode="group", bargap=0.2, autosize=True, margin=dict(l=10, r=30, t=70, b=50),
                       legend=dict(orientation="h", x=0, y=-0.1, yanchor="top"),
                       xaxis=dict(tickformat=".0%", range=[0, min(1.0, top * 1.3)], title=dict(text="probability")),
-                      yaxis=dict(tickmode="array", tickvals=rows, ticktext=[_short(s) for s in names],
+                      yaxis=dict(tickmode="array", tickvals=rows, ticktext=[short(s, MAX_LABEL) for s in names],
                                  autorange="reversed", automargin=True,
                                  tickfont=dict(family="ui-monospace, monospace")))
     return fig
@@ -221,12 +211,12 @@ def _cos(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return (x * y).sum(-1) / np.maximum(np.linalg.norm(x, axis=-1) * np.linalg.norm(y, axis=-1), 1e-30)
 
 
-def cosine_per_layer(trace_a, pos_a: int, trace_b, pos_b: int) -> np.ndarray:
+def cosine_per_layer(trace_a: Trace, pos_a: int, trace_b: Trace, pos_b: int) -> np.ndarray:
     """(L+1,) cosine similarity of A's and B's residual stream at the two positions, per layer."""
     return _cos(residual_states(trace_a)[:, pos_a], residual_states(trace_b)[:, pos_b])
 
 
-def compare_cosine_figure(trace_a, pos_a: int, trace_b, pos_b: int, why: str = "") -> go.Figure:
+def compare_cosine_figure(trace_a: Trace, pos_a: int, trace_b: Trace, pos_b: int, why: str = "") -> go.Figure:
     """Cosine similarity between A's token at pos_a and B's token at pos_b after every layer
     (embedding first). Dotted: a baseline, the mean cosine between A's token and every B token
     except position 0 (the attention sink, whose vector is unlike all others), which shows how alike
@@ -258,7 +248,7 @@ def compare_cosine_figure(trace_a, pos_a: int, trace_b, pos_b: int, why: str = "
     if same_prefix(trace_a, pos_a, trace_b, pos_b):
         detail += ("<br>the two prompts are identical up to here, and a token sees only earlier tokens: "
                    "the vectors are the same at every layer")
-    base_layout(fig, _title("How alike is the token's vector in the two contexts?", detail), height=400)
+    base_layout(fig, two_line_title("How alike is the token's vector in the two contexts?", detail), height=400)
     lo = float(min(cos.min(), base.min()))
     fig.update_layout(autosize=True, hovermode="x unified", margin=dict(l=60, r=20, t=70, b=60),
                       legend=dict(orientation="h", x=0, y=-0.2, yanchor="top"),

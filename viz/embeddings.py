@@ -13,7 +13,11 @@ from typing import Callable
 import numpy as np
 import plotly.graph_objects as go
 
-from .common import FONT, base_layout, check_position, plotly_text
+from model.config import ModelConfig
+from model.records import Neighbours
+from model.trace import Trace
+
+from .common import FONT, base_layout, check_position, pca as _pca, plotly_text, short
 
 QUERY = "#1f4e9c"          # prompt tokens: dark blue
 FOCUS = "#d55e00"          # the focus token: vermillion (Okabe-Ito, colour-blind safe)
@@ -23,17 +27,15 @@ LINK = "rgba(120,130,150,0.35)"
 MAX_LABEL = 14
 
 
-def _short(s: str) -> str:
-    s = str(s)
-    return s if len(s) <= MAX_LABEL else s[: MAX_LABEL - 1] + "…"
-
-
-def _check(neighbours, trace, focus, labels) -> int:
+def _check(neighbours: Neighbours, trace: Trace, focus: int, labels: Callable[[int], str]) -> int:
     """Validate; return the focus token's row in neighbours.query_ids."""
     if not callable(labels):
         raise ValueError("labels must be a function id -> display string, e.g. "
                          "lambda i: lm.tokenizer.pieces([i])[0].display")
     check_position(trace, focus)
+    if not isinstance(neighbours, Neighbours):
+        raise ValueError("neighbours must be the Neighbours record from LanguageModel.neighbours(), "
+                         f"got {type(neighbours).__name__}")
     q, nb, cos = neighbours.query_ids, neighbours.neighbour_ids, neighbours.cosine
     if nb.ndim != 2 or nb.shape != cos.shape or nb.shape[0] != len(q) or nb.shape[1] == 0:
         raise ValueError(f"neighbours: {len(q)} queries but neighbour_ids {nb.shape} and cosine {cos.shape}")
@@ -52,18 +54,13 @@ def _check(neighbours, trace, focus, labels) -> int:
 
 
 def pca(vectors: np.ndarray, dims: int) -> tuple[np.ndarray, np.ndarray]:
-    """Centred PCA: (coords (m, dims), explained-variance ratio (dims,)). Signs fixed so that each
-    component's largest loading is positive (so the picture does not flip between runs)."""
+    """Centred PCA (common.pca): (coords (m, dims), explained-variance ratio (dims,)). Signs fixed so
+    that each component's largest loading is positive (so the picture does not flip between runs)."""
     X = np.asarray(vectors, dtype=np.float64)
     if X.shape[0] <= dims:
         raise ValueError(f"PCA to {dims}-D needs more than {dims} vectors, got {X.shape[0]}")
-    Xc = X - X.mean(axis=0)
-    U, S, Vt = np.linalg.svd(Xc, full_matrices=False)
-    signs = np.sign(Vt[np.arange(dims), np.abs(Vt[:dims]).argmax(axis=1)])
-    coords = U[:, :dims] * S[:dims] * signs
-    total = float((S ** 2).sum())
-    ratio = (S[:dims] ** 2) / total if total > 0 else np.zeros(dims)
-    return coords, ratio
+    fit = _pca(X, dims)
+    return fit.coords, fit.ratio
 
 
 def _scatter(dims, xyz, **kw):
@@ -80,7 +77,7 @@ def _links(dims, coords, row_of, pairs):
     return np.array(pts, dtype=object).reshape(-1, dims) if pts else np.empty((0, dims))
 
 
-def embedding_figure(neighbours, trace, focus: int, dims: int = 2,
+def embedding_figure(neighbours: Neighbours, trace: Trace, focus: int, dims: int = 2,
                      labels: Callable[[int], str] | None = None, label_neighbours: str = "focus") -> go.Figure:
     """PCA of the prompt tokens' embedding rows and their nearest neighbours, in 2-D or 3-D.
 
@@ -129,10 +126,10 @@ def embedding_figure(neighbours, trace, focus: int, dims: int = 2,
     groups = [  # (name, ids, marker size, colour, label font, labelled)
         ("other neighbours", [v for v in nbr_only if v not in focus_nbrs], 6, OTHER_NBR,
          dict(size=10, color="#6b7d93"), label_neighbours == "all"),
-        (f"neighbours of {plotly_text(_short(name[fid]))}", [v for v in nbr_only if v in focus_nbrs], 8, FOCUS_NBR,
+        (f"neighbours of {short(name[fid], MAX_LABEL)}", [v for v in nbr_only if v in focus_nbrs], 8, FOCUS_NBR,
          dict(size=11, color="#8a5300"), label_neighbours != "none"),
         ("prompt tokens", [v for v in q_ids if v != fid], 13, QUERY, dict(size=13, color=QUERY), True),
-        (f"focus: {plotly_text(_short(name[fid]))}", [fid], 17, FOCUS, dict(size=14, color=FOCUS), True),
+        (f"focus: {short(name[fid], MAX_LABEL)}", [fid], 17, FOCUS, dict(size=14, color=FOCUS), True),
     ]
     line = dict(width=1, color=LINK)
     data = [_scatter(dims, _links(dims, coords, row_of, pairs), mode="lines", line=line,
@@ -145,7 +142,7 @@ def embedding_figure(neighbours, trace, focus: int, dims: int = 2,
             dims, xyz, mode="markers+text" if labelled else "markers", name=gname, customdata=ids,
             marker=dict(size=size if dims == 2 else size * 0.5, color=colour,
                         line=dict(width=1, color="white")),
-            text=[plotly_text(_short(name[v])) for v in ids], textposition="top center",
+            text=[short(name[v], MAX_LABEL) for v in ids], textposition="top center",
             textfont=dict(family=FONT, **tfont),
             hovertext=[hover(v) for v in ids], hovertemplate="%{hovertext}<extra></extra>"))
 
@@ -173,7 +170,7 @@ def embedding_figure(neighbours, trace, focus: int, dims: int = 2,
     return fig
 
 
-def neighbour_table_html(neighbours, trace, focus: int, labels: Callable[[int], str]) -> str:
+def neighbour_table_html(neighbours: Neighbours, trace: Trace, focus: int, labels: Callable[[int], str]) -> str:
     """The focus token's nearest vocabulary tokens with cosine similarities, as an escaped table."""
     frow = _check(neighbours, trace, focus, labels)
     fid = int(neighbours.query_ids[frow])
@@ -193,7 +190,7 @@ def neighbour_table_html(neighbours, trace, focus: int, labels: Callable[[int], 
             '0 unrelated (at right angles), −1 opposite.</p></div>')
 
 
-def position_note(config) -> str:
+def position_note(config: ModelConfig) -> str:
     """Plain text: how the running model tells positions apart."""
     if config.uses_rope:
         return ("The running model adds no position vector: the embedding of a token is the same at "

@@ -12,7 +12,10 @@ from typing import Callable
 import numpy as np
 import plotly.graph_objects as go
 
-from .common import SEQUENTIAL, base_layout, piece_label, plotly_text
+from model.records import LogitLens
+from model.trace import Trace
+
+from .common import SEQUENTIAL, base_layout, piece_label, plotly_text, short, two_line_title
 
 _CELL_CHARS = 7           # cell text: at most this many characters of the top token
 _MAX_TEXT_COLUMNS = 40    # beyond this many positions, cells carry colour only (hover still works)
@@ -22,9 +25,10 @@ _MAX_HOVER_CELLS = 8_000  # beyond this many cells, hover shows the top-1 only (
 _esc, _piece = plotly_text, piece_label
 
 
-def _check_lens(lens, trace) -> None:
-    if not hasattr(lens, "top_ids") or not hasattr(lens, "positions"):
-        raise ValueError("lens must be the LogitLens record from LanguageModel.logit_lens()")
+def _check_lens(lens: LogitLens, trace: Trace) -> None:
+    if not isinstance(lens, LogitLens):
+        raise ValueError("lens must be the LogitLens record from LanguageModel.logit_lens(), "
+                         f"got {type(lens).__name__}")
     bad = [p for p in lens.positions if not 0 <= p < trace.T]
     if bad:
         raise ValueError(f"lens positions {bad[:5]} are outside this trace's 0..{trace.T - 1}: "
@@ -50,16 +54,7 @@ def _label_fn(labels: Callable[[int], str]) -> Callable[[int], str]:
     return get
 
 
-def _short(s: str, n: int = _CELL_CHARS) -> str:
-    """Truncate, then escape (escaping first could cut an entity in half)."""
-    return _esc(s if len(s) <= n else s[: n - 1] + "…")
-
-
-def _title(main: str, detail: str = "") -> str:
-    return main + (f"<br><span style='font-size:11px;color:#555'>{detail}</span>" if detail else "")
-
-
-def logit_lens_figure(lens, trace, labels: Callable[[int], str]) -> go.Figure:
+def logit_lens_figure(lens: LogitLens, trace: Trace, labels: Callable[[int], str]) -> go.Figure:
     """Layers (rows: embed at the bottom, then blocks 0..L-1) x lens positions (columns): each cell
     names the layer's top-1 next-token guess and is coloured by its probability; hover lists the
     top-5 with probabilities. The top row is the model's real prediction."""
@@ -69,7 +64,7 @@ def logit_lens_figure(lens, trace, labels: Callable[[int], str]) -> go.Figure:
     probs = lens.top_probs[:, :, 0].astype(np.float32)                    # (R, P)
     top1 = lens.top_ids[:, :, 0]
     show_text = P <= _MAX_TEXT_COLUMNS
-    text = [[_short(label(top1[r, c])) for c in range(P)] for r in range(R)] if show_text else None
+    text = [[short(label(top1[r, c]), _CELL_CHARS) for c in range(P)] for r in range(R)] if show_text else None
     nxt = [(f"“{_piece(trace.pieces[p + 1])}”" if p + 1 < trace.T else "(end of prompt)")
            for p in lens.positions]
     if R * P <= _MAX_HOVER_CELLS:
@@ -102,13 +97,13 @@ def logit_lens_figure(lens, trace, labels: Callable[[int], str]) -> go.Figure:
     if not show_text:
         detail += f"; {P} positions: hover for the tokens"
     fig = base_layout(go.Figure(data=[heat], layout=layout),
-                      _title("Logit lens: the top next-token guess after each layer", detail),
+                      two_line_title("Logit lens: the top next-token guess after each layer", detail),
                       height=int(max(520, 22 * R + 190)))
     fig.update_layout(margin=dict(l=60, r=20, t=70, b=60))
     return fig
 
 
-def focus_lens_figure(lens, trace, focus_pos: int, labels: Callable[[int], str]) -> go.Figure:
+def focus_lens_figure(lens: LogitLens, trace: Trace, focus_pos: int, labels: Callable[[int], str]) -> go.Figure:
     """For one position: the probability each layer gives the model's final prediction (left axis)
     and that token's rank (right axis, log scale, rank 1 at the top)."""
     _check_lens(lens, trace)
@@ -144,7 +139,7 @@ def focus_lens_figure(lens, trace, focus_pos: int, labels: Callable[[int], str])
                     range=[np.log10(max_rank * 1.5), -0.05], showgrid=False, tickmode="array",
                     tickvals=rank_ticks, ticktext=[f"{v:,}" for v in rank_ticks]))
     piece = _piece(trace.pieces[int(focus_pos)])
-    title = _title(f"How the prediction after #{focus_pos} “{piece}” forms",
+    title = two_line_title(f"How the prediction after #{focus_pos} “{piece}” forms",
                    f"final top-1: “{target}” (p = {prob[-1]:.3f}); its probability and rank after each layer")
     fig = base_layout(go.Figure(data=data, layout=layout), title, height=420)
     fig.update_layout(margin=dict(l=60, r=60, t=70, b=60))

@@ -17,23 +17,17 @@ from typing import Callable, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from .common import base_layout, piece_label, plotly_text
+from model.records import LogitLens
+from model.trace import Trace
+
+from .common import base_layout, pca, piece_label, short, two_line_title
 
 # Okabe-Ito, without yellow (too light on white) and black (kept for the text).
 PALETTE = ("#0072b2", "#d55e00", "#009e73", "#cc79a7", "#e69f00", "#56b4e9", "#000000", "#999999")
 MAX_PATHS = len(PALETTE)
 
 
-def _title(main: str, detail: str = "") -> str:
-    return main + (f"<br><span style='font-size:11px;color:#555'>{detail}</span>" if detail else "")
-
-
-def _short(s: str, n: int = 12) -> str:
-    s = str(s)
-    return plotly_text(s if len(s) <= n else s[: n - 1] + "…")
-
-
-def residual_states(trace) -> np.ndarray:
+def residual_states(trace: Trace) -> np.ndarray:
     """(L+1, T, C) float32: the input of block 0 (the embedding), then resid_post of every layer."""
     L = trace.config.n_layer
     return np.stack([trace.act("hook_resid_pre", 0)] + [trace.act("hook_resid_post", l) for l in range(L)])
@@ -41,24 +35,17 @@ def residual_states(trace) -> np.ndarray:
 
 def pca_basis(states: np.ndarray, fit_positions: Sequence[int],
               dims: int = 2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """PCA fitted on states[:, fit_positions] (every layer): (mean (C,), components (dims, C),
+    """PCA (common.pca) fitted on states[:, fit_positions] (every layer): (mean (C,), components (dims, C),
     explained variance ratio (dims,)). Signs fixed so the largest loading of each component is positive."""
     X = states[:, list(fit_positions)].reshape(-1, states.shape[-1]).astype(np.float64)
-    mean = X.mean(axis=0)
-    Xc = X - mean
-    _, s, vt = np.linalg.svd(Xc, full_matrices=False)
-    comps = vt[:dims]
-    signs = np.sign(comps[np.arange(len(comps)), np.abs(comps).argmax(axis=1)])
-    comps = comps * signs[:, None]
-    var = s ** 2
-    ratio = var[:dims] / max(var.sum(), 1e-30)
+    mean, comps, ratio, _ = pca(X, dims)
     if len(comps) < dims:                        # fewer points than dims: pad with zero axes
         comps = np.vstack([comps, np.zeros((dims - len(comps), X.shape[1]))])
         ratio = np.concatenate([ratio, np.zeros(dims - len(ratio))])
     return mean, comps, ratio
 
 
-def _check_positions(trace, positions) -> list[int]:
+def _check_positions(trace: Trace, positions) -> list[int]:
     if isinstance(positions, (int, np.integer)) and not isinstance(positions, bool):
         positions = [positions]
     try:
@@ -87,7 +74,7 @@ def _declutter(xy: np.ndarray, text: list[str], span: np.ndarray, min_gap: float
     return out
 
 
-def residual_path_figure(trace, lens, positions: Sequence[int], labels: Callable[[int], str],
+def residual_path_figure(trace: Trace, lens: LogitLens, positions: Sequence[int], labels: Callable[[int], str],
                          include_first: bool | None = None, normalise: bool = False) -> go.Figure:
     """One path per chosen position through the 2-D PCA plane of the prompt's residual vectors:
     a point per layer (embedding first, numbered by block), the logit lens's top-1 guess and its
@@ -100,8 +87,9 @@ def residual_path_figure(trace, lens, positions: Sequence[int], labels: Callable
     vectors' length grows about 200-fold from the embedding to the last layer, so without it the
     early layers crowd together near the start."""
     positions = _check_positions(trace, positions)
-    if not hasattr(lens, "top_ids") or not hasattr(lens, "positions"):
-        raise ValueError("lens must be the LogitLens record from LanguageModel.logit_lens()")
+    if not isinstance(lens, LogitLens):
+        raise ValueError("lens must be the LogitLens record from LanguageModel.logit_lens(), "
+                         f"got {type(lens).__name__}")
     missing = [p for p in positions if p not in lens.positions]
     if missing:
         raise ValueError(f"the lens does not read positions {missing[:5]}: compute it with "
@@ -129,7 +117,7 @@ def residual_path_figure(trace, lens, positions: Sequence[int], labels: Callable
     for k, p in enumerate(positions):
         xy = (states[:, p].astype(np.float64) - mean) @ comps.T               # (L+1, 2)
         c = col[p]
-        top = [_short(labels(int(i)), 14) for i in lens.top_ids[:, c, 0]]
+        top = [short(labels(int(i)), 14) for i in lens.top_ids[:, c, 0]]
         prob = lens.top_probs[:, c, 0]
         norms = norms_all[:, p]
         tok = piece_label(trace.pieces[p])
@@ -163,7 +151,7 @@ def residual_path_figure(trace, lens, positions: Sequence[int], labels: Callable
         detail += " · vectors scaled to unit RMS (direction only)"
     detail += "<br>numbers = layer (e = embedding) · token = the lens's new guess ≥ 30% · hover: every point"
     fig = go.Figure(data=data)
-    base_layout(fig, _title("The residual stream's path through the layers", detail), height=580)
+    base_layout(fig, two_line_title("The residual stream's path through the layers", detail), height=580)
     fig.update_layout(
         autosize=True, margin=dict(l=60, r=30, t=110, b=60),
         legend=dict(orientation="h", x=0, y=-0.12, yanchor="top"),
