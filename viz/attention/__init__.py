@@ -21,7 +21,7 @@ import math
 
 import numpy as np
 
-from .common import (DIVERGING, SEQUENTIAL, causal_future, check_bool, check_head, check_layer, check_position,
+from ..common import (DIVERGING, SEQUENTIAL, causal_future, check_bool, check_head, check_layer, check_position,
                      make_figure, piece_label, plotly_text, token_axis, two_line_title)
 
 _MAX_TICKS = 60            # one tick per token up to this many tokens
