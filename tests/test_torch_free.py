@@ -9,9 +9,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 TORCH_FREE = ("model", "model.config", "model.trace", "model.records", "model.sampling", "model.names",
-              "viz.common", "viz.attention", "viz.logit_lens", "viz.embeddings", "viz.ablation", "viz.compare",
-              "viz.residual_path", "viz.distribution", "viz.kv_cache", "viz.mlp", "viz.model_card",
-              "viz.positions", "viz.tokens")
+              "viz.common", "viz.attention", "viz.attention.pattern", "viz.attention.overview",
+              "viz.attention.detail", "viz.attention.toy", "viz.logit_lens", "viz.embeddings", "viz.ablation",
+              "viz.compare", "viz.residual_path", "viz.distribution", "viz.kv_cache", "viz.mlp",
+              "viz.model_card", "viz.positions", "viz.tokens")
 
 
 def test_records_and_panels_import_without_torch():

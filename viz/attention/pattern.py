@@ -1,0 +1,62 @@
+"""One head's attention pattern: query tokens x key tokens, the focus query row outlined."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from model.trace import Trace
+
+from ..common import SEQUENTIAL, check_bool, check_head, check_layer, check_position, make_figure, two_line_title
+from ._base import _focus_text, _head_label, _pattern, _sink_note, _token_axis, _view
+
+_LOG_FLOOR = 1e-4          # log colour scale: weights below this share the lowest colour
+
+
+def head_pattern_figure(trace: Trace, layer: int, head: int, focus: int, exclude_first: bool = False,
+                        scale: str = "linear", renormalise: bool = False):
+    """Query tokens (rows) x key tokens (columns) for one head; the focus query row is outlined.
+
+    The causal upper triangle is empty (NaN), never 0. To see past the attention sink: hide key 0
+    (`exclude_first`, weights as computed, or `renormalise` to redistribute each row over the other
+    keys), or colour on a log scale (`scale="log"`)."""
+    check_layer(trace, layer)
+    check_head(trace, head)
+    check_position(trace, focus)
+    exclude_first = check_bool("exclude_first", exclude_first)
+    renormalise = check_bool("renormalise", renormalise)
+    if scale not in ("linear", "log"):
+        raise ValueError(f"scale must be 'linear' or 'log', got {scale!r}")
+    T, cfg = trace.T, trace.config
+    shown = _view(_pattern(trace, layer)[head], exclude_first, renormalise)   # NaN in the future
+    heat = dict(type="heatmap", x0=0, dx=1, y0=0, dy=1, colorscale=SEQUENTIAL, hoverongaps=False,
+                xgap=1 if T <= 40 else 0, ygap=1 if T <= 40 else 0)
+    hover = "query #%{pointNumber[0]} %{y}<br>key #%{pointNumber[1]} %{x}<br>"
+    label = "renormalised weight" if exclude_first and renormalise else "weight"
+    if scale == "log":
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z = np.log10(np.maximum(shown, _LOG_FLOOR))
+        z[np.isnan(shown)] = np.nan
+        exps = list(range(int(math.log10(_LOG_FLOOR)), 1))
+        heat.update(z=z, zmin=math.log10(_LOG_FLOOR), zmax=0, customdata=shown,
+                    colorbar=dict(title=dict(text=label), tickvals=exps,
+                                  ticktext=[f"{10.0 ** e:g}" for e in exps], thickness=12))
+        hover += label + " %{customdata:.4g}"
+    else:
+        zmax = float(np.nanmax(shown)) if np.isfinite(shown).any() else 1.0
+        heat.update(z=shown, zmin=0, zmax=zmax, colorbar=dict(title=dict(text=label), thickness=12))
+        hover += label + " %{z:.4f}"
+    heat["hovertemplate"] = hover + "<extra></extra>"
+    title = two_line_title(f"Layer {layer} · head {_head_label(cfg, head)}: attention pattern",
+                   f"query {_focus_text(trace, focus)} outlined; each row sums to 1; the empty upper triangle "
+                   f"is the masked future{_sink_note(exclude_first, renormalise)}"
+                   f"{'; log colour scale' if scale == 'log' else ''}")
+    layout = dict(
+        autosize=True, plot_bgcolor="#f4f4f4",
+        shapes=[dict(type="rect", x0=-0.5, x1=focus + 0.5, y0=focus - 0.5, y1=focus + 0.5,
+                     line=dict(color="#e66100", width=3), fillcolor="rgba(0,0,0,0)")],
+        xaxis=dict(title=dict(text="key token (attended to)"), range=[-0.5, T - 0.5], showgrid=False,
+                   zeroline=False, automargin=True, **_token_axis(trace)),
+        yaxis=dict(title=dict(text="query token (attending)"), range=[T - 0.5, -0.5], showgrid=False,
+                   zeroline=False, automargin=True, **_token_axis(trace)))
+    return make_figure([heat], layout, title, height=int(min(760, max(380, 150 + 16 * T))))
