@@ -19,6 +19,9 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from model.config import ModelConfig
+from model.trace import Trace
+
 from .common import DIVERGING, base_layout, piece_label
 
 MAX_DIMS = 64          # dimensions shown in the vector heatmap
@@ -48,10 +51,10 @@ def _colour_limit(values: np.ndarray) -> float:
     return max(float(np.percentile(a, 99.5)) if a.size > 200 else float(a.max()), 1e-6)
 
 
-def _explanation(config) -> go.Figure:
+def _explanation(config: ModelConfig) -> go.Figure:
     fig = go.Figure()
     base_layout(fig, "Position vectors: none in this model", height=220)
-    base = getattr(config, "rope_base", 10000.0)
+    base = config.rope_base
     fig.add_annotation(
         text=("This model adds no position vector to the embedding: a token enters the first block as the same "
               "vector at every position.<br>Positions are <b>rotations</b> instead (RoPE, base "
@@ -65,7 +68,7 @@ def _explanation(config) -> go.Figure:
     return fig
 
 
-def position_embedding_figure(trace, pos_embed: np.ndarray | None = None) -> go.Figure:
+def position_embedding_figure(trace: Trace, pos_embed: np.ndarray | None = None) -> go.Figure:
     """The prompt's learned position vectors and how similar they are to each other.
 
     trace: a model.trace.Trace; for a GPT-2-family model it holds `hook_pos_embed` (T, C).
