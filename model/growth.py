@@ -14,9 +14,10 @@ import threading
 import numpy as np
 
 from .names import act_name, split_name
+from .trace import triangle
 
 HEADS_FIRST = ("attn.hook_q", "attn.hook_k", "attn.hook_v", "attn.hook_z")   # (H, T, D): positions on axis 1
-PATTERN = "attn.hook_pattern"                                                  # (H, T, T): axes 1 and 2
+PATTERN = "attn.hook_pattern"            # packed lower triangle (H, T(T+1)/2): position p's row at triangle(p)
 
 
 class Room:
@@ -42,17 +43,17 @@ def _aliases(n_layer: int) -> dict[str, str]:
 
 def _shape_with(a: np.ndarray, hook: str, n: int) -> tuple[int, ...]:
     if hook == PATTERN:
-        return (a.shape[0], n, n)
+        return (a.shape[0], triangle(n))
     if hook in HEADS_FIRST:
         return (a.shape[0], n) + a.shape[2:]
     return (n,) + a.shape[1:]
 
 
 def _write(buffer: np.ndarray, hook: str, start: int, part: np.ndarray) -> None:
-    """Put positions start.. of `part` into the buffer (for a pattern: its new rows)."""
-    t = part.shape[1] if hook in HEADS_FIRST or hook == PATTERN else part.shape[0]
+    """Put positions start.. of `part` into the buffer (for a pattern: its rows, packed)."""
+    t = part.shape[1] if hook in HEADS_FIRST else part.shape[0]
     if hook == PATTERN:
-        buffer[:, start:start + t, :part.shape[2]] = part
+        buffer[:, triangle(start):triangle(start) + part.shape[1]] = part
     elif hook in HEADS_FIRST:
         buffer[:, start:start + t] = part
     else:
@@ -61,7 +62,7 @@ def _write(buffer: np.ndarray, hook: str, start: int, part: np.ndarray) -> None:
 
 def _view(buffer: np.ndarray, hook: str, n: int) -> np.ndarray:
     if hook == PATTERN:
-        return buffer[:, :n, :n]
+        return buffer[:, :triangle(n)]
     if hook in HEADS_FIRST:
         return buffer[:, :n]
     return buffer[:n]

@@ -16,14 +16,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import bundled, load_cache
+from . import bundled, heap, load_cache
 from .ablation import Ablation
 from .config import ModelConfig
 from .growth import extend_positions
 from .names import act_name, split_name
 from .records import LogitLens, Neighbours
 from .sampling import SamplingParams, distribution, sample
-from .trace import DERIVED_HOOKS, HALF_PRECISION_HOOKS, Activations, Trace
+from .trace import DERIVED_HOOKS, HALF_PRECISION_HOOKS, PACKED_HOOKS, Activations, Trace
 from .transformer import KVCache, Transformer
 
 STEP_SPARE = 32      # positions of room a decode step leaves after a trace (model/growth.py)
@@ -47,7 +47,12 @@ class _Recorder:
 
     def __call__(self, name: str, x: torch.Tensor):
         y = x[0]
-        if split_name(name)[1] in HALF_PRECISION_HOOKS:
+        hook = split_name(name)[1]
+        if hook in PACKED_HOOKS:          # (H, t, S) rows of positions S-t..S-1: each row up to its own position
+            t, S = y.shape[-2:]
+            rows = torch.arange(t, device=y.device)[:, None] + (S - t)
+            y = y[:, torch.arange(S, device=y.device)[None, :] <= rows]                 # (H, packed)
+        if hook in HALF_PRECISION_HOOKS:
             self.arrays[name] = y.to(torch.float16).cpu().numpy()
             return
         # resid_post[l] and resid_pre[l+1] are the same tensor: keep one array for both. The key
@@ -350,6 +355,7 @@ def load_model(path: str | Path | None = None, device: str = "auto", use_cache: 
     from .gguf_loader import read_gguf
     from .hf_gpt2 import read_hf_gpt2
 
+    heap.fix_mmap_threshold()      # freed activations go back to the OS (model/heap.py)
     dev = pick_device(device)
     if path is None:
         path = bundled.default_model_path()

@@ -8,13 +8,14 @@ import numpy as np
 
 from model.growth import Room, extend_positions
 from model.names import act_name
+from model.trace import triangle, unpack_lower
 
 H, C = 2, 3
 
 
 def stored(T: int, seed: int) -> dict:
     g = np.random.default_rng(seed)
-    pattern = np.tril(g.random((H, T, T))).astype(np.float16)
+    pattern = g.random((H, triangle(T))).astype(np.float16)      # packed lower triangles (model/trace.py)
     return {"hook_embed": g.random((T, C)), act_name("hook_resid_post", 0): g.random((T, C)),
             act_name("hook_resid_pre", 1): None, act_name("attn.hook_k", 0): g.random((H, T, C)),
             act_name("attn.hook_pattern", 0): pattern}
@@ -28,8 +29,7 @@ def aliased(d: dict) -> dict:
 def step(T: int, seed: int) -> dict:
     """One new position's arrays, as a decode step records them."""
     g = np.random.default_rng(seed)
-    row = np.zeros((H, 1, T + 1), dtype=np.float16)
-    row[:, :, :] = g.random((H, 1, T + 1))
+    row = g.random((H, T + 1)).astype(np.float16)                   # the new position's row, packed
     return aliased({"hook_embed": g.random((1, C)), act_name("hook_resid_post", 0): g.random((1, C)),
                     act_name("attn.hook_k", 0): g.random((H, 1, C)), act_name("attn.hook_pattern", 0): row})
 
@@ -38,12 +38,7 @@ def expected(old: dict, new: dict) -> dict:
     out = {}
     for name, a in old.items():
         b = new[name]
-        if "pattern" in name:
-            T = a.shape[1]
-            grown = np.zeros((H, T + 1, T + 1), dtype=a.dtype)
-            grown[:, :T, :T], grown[:, T:, :] = a, b
-            out[name] = grown
-        elif "attn.hook_k" in name:
+        if "attn.hook_k" in name or "pattern" in name:
             out[name] = np.concatenate([a, b], axis=1)
         else:
             out[name] = np.concatenate([a, b], axis=0)
@@ -107,3 +102,19 @@ def test_real_steps_share_buffers_and_a_branch_leaves_the_first_line_alone(lm):
     np.testing.assert_allclose(b2.logits, full.logits, atol=1e-3)
     b2.validate()
     a2.validate()
+
+
+def test_a_packed_pattern_unpacks_to_its_lower_triangle():
+    full = np.tril(np.random.default_rng(5).random((2, 6, 6))).astype(np.float16)
+    packed = full[:, np.tri(6, dtype=bool)]
+    assert packed.shape == (2, triangle(6))
+    np.testing.assert_array_equal(unpack_lower(packed), full)
+
+
+def test_the_recorded_pattern_is_packed_and_reads_back_whole(lm, trace):
+    stored = trace.acts.stored[act_name("attn.hook_pattern", 3)]
+    assert stored.shape == (lm.cfg.n_head, triangle(trace.T))
+    w = trace.act("attn.hook_pattern", 3)
+    assert w.shape == (lm.cfg.n_head, trace.T, trace.T)
+    assert not np.triu(w.astype(np.float32), 1).any()
+    np.testing.assert_allclose(w.astype(np.float32).sum(-1), 1.0, atol=3e-3)

@@ -1,0 +1,27 @@
+"""Large blocks straight from the OS, so that freed activations are given back.
+
+glibc raises its mmap threshold each time a large block is freed, up to 32 MB; after a few
+forward passes the per-layer tensors of a long prompt (a few MB each) come from the heap, whose
+freed middle cannot be returned, and a 1,024-token trace left ~0.33 GB of dead memory resident
+(peak RSS 2.51 GB instead of 2.18 GB). A fixed 1 MB threshold keeps short prompts on the fast
+heap path and sends every long-prompt tensor to mmap.
+"""
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import sys
+
+M_MMAP_THRESHOLD = -3          # glibc's mallopt parameter number
+THRESHOLD_BYTES = 1 << 20
+
+
+def fix_mmap_threshold(threshold: int = THRESHOLD_BYTES) -> bool:
+    """Set glibc's mmap threshold once (Linux only); True when it was set."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return bool(libc.mallopt(M_MMAP_THRESHOLD, int(threshold)))
+    except (OSError, AttributeError):     # not glibc (e.g. musl has no mallopt): keep the default
+        return False
