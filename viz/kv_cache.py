@@ -13,24 +13,27 @@ import html
 import numpy as np
 import plotly.graph_objects as go
 
+from model.config import ModelConfig
+from model.trace import Trace
+
 from .common import SEQUENTIAL, base_layout, piece_label, token_ticks
 
 BYTES_PER_FLOAT = 4      # the cache is float32
 
 
-def cache_bytes_per_token(config) -> int:
+def cache_bytes_per_token(config: ModelConfig) -> int:
     """Keys and values of one position in every layer: L x 2 x KV x D floats."""
     return config.n_layer * 2 * config.n_kv_head * config.d_head * BYTES_PER_FLOAT
 
 
-def key_norms(trace) -> np.ndarray:
+def key_norms(trace: Trace) -> np.ndarray:
     """(L, T): the length of each cached key, averaged over the K/V heads: real values, so
     the picture shows what is stored, not only where."""
     L = trace.config.n_layer
     return np.stack([np.linalg.norm(trace.act("attn.hook_k", l), axis=-1).mean(0) for l in range(L)])
 
 
-def kv_cache_figure(trace) -> go.Figure:
+def kv_cache_figure(trace: Trace) -> go.Figure:
     L, T = trace.config.n_layer, trace.T
     norms = key_norms(trace)
     newest = T - 1 if T > trace.n_prompt else None
@@ -60,7 +63,7 @@ def kv_cache_figure(trace) -> go.Figure:
     return fig
 
 
-def kv_cache_summary_html(trace) -> str:
+def kv_cache_summary_html(trace: Trace) -> str:
     """Sizes and the measured prefill-versus-decode speeds of this session, as an escaped table."""
     t = trace.timings
     per_tok = cache_bytes_per_token(trace.config)

@@ -12,6 +12,9 @@ import math
 
 import numpy as np
 
+from model.config import ModelConfig
+from model.trace import Trace
+
 from .common import (DIVERGING, check_bool, check_layer, check_position, make_figure, piece_label, token_axis,
                      two_line_title as _title)
 
@@ -54,7 +57,7 @@ def _colour_limit(values: np.ndarray) -> tuple[float, bool]:
     return lim, top > lim * 1.0001
 
 
-def mlp_figure(trace, layer: int, sort: str = "top", n_neurons: int = 64, exclude_first: bool = False):
+def mlp_figure(trace: Trace, layer: int, sort: str = "top", n_neurons: int = 64, exclude_first: bool = False):
     """Tokens (rows) x neurons (columns): each neuron's value (hook_post) for each token.
 
     sort="top": the `n_neurons` neurons with the largest mean |activation| over the prompt, largest
@@ -134,7 +137,7 @@ def mlp_figure(trace, layer: int, sort: str = "top", n_neurons: int = 64, exclud
     return _figure([heat], layout, title, height=int(min(760, max(360, 170 + 14 * T))))
 
 
-def top_neurons_figure(trace, layer: int, focus: int, n: int = 15):
+def top_neurons_figure(trace: Trace, layer: int, focus: int, n: int = 15):
     """The focus token's `n` most active neurons (largest |hook_post|) as horizontal bars, largest
     at the top; hover shows the pieces: gate (hook_pre), silu(gate), up (hook_pre_linear), post.
     For GELU models: pre (hook_pre), and post = gelu(pre)."""
@@ -177,7 +180,7 @@ def top_neurons_figure(trace, layer: int, focus: int, n: int = 15):
     return _figure([bar], layout, title, height=int(min(700, max(300, 120 + 22 * len(idx)))))
 
 
-def mlp_flow_html(config) -> str:
+def mlp_flow_html(config: ModelConfig) -> str:
     """Where the non-linearity sits, with the running model's widths (an HTML snippet)."""
     C, F = config.d_model, config.d_mlp
     esc = html.escape

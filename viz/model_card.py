@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import plotly.graph_objects as go
 
+from model.config import ModelConfig
+
 from .common import base_layout, plotly_text
 
 COMPONENTS = ("embedding", "position", "attention", "mlp", "norms", "unembedding")
@@ -44,7 +46,7 @@ GPT3_175B = Shape(name="GPT-3 175B", n_layer=96, n_head=96, n_kv_head=96, d_mode
                   norm_params=2, tied_embeddings=True)
 
 
-def shape_of(config) -> Shape:
+def shape_of(config: ModelConfig) -> Shape:
     """The parameter-relevant shape of a model config (model.config.ModelConfig)."""
     return Shape(name=config.name, n_layer=config.n_layer, n_head=config.n_head, n_kv_head=config.n_kv_head,
                  d_model=config.d_model, d_mlp=config.d_mlp, vocab_size=config.vocab_size, n_ctx=config.n_ctx,
@@ -99,14 +101,14 @@ def _check_counts(param_counts: dict) -> dict[str, int]:
     return out
 
 
-def _arch(config) -> str:
+def _arch(config: ModelConfig) -> str:
     if config.uses_rope:
         return (f"Llama family: RMSNorm, rotary positions (RoPE, base {config.rope_base:,.0f}) applied to queries "
                 "and keys, SwiGLU MLP (a SiLU-gated linear unit), no biases")
     return "GPT-2 family: LayerNorm, learned position vectors added to the embedding, GELU MLP, biases"
 
 
-def _groups(config) -> str:
+def _groups(config: ModelConfig) -> str:
     g = config.group_size
     if g == 1:
         return "each query head has its own key/value head (standard multi-head attention)"
@@ -118,7 +120,7 @@ def _row(label: str, value: str) -> str:
     return f"<tr><th scope=\"row\">{label}</th><td>{value}</td></tr>"
 
 
-def model_card_html(config, param_counts: dict, device: str, dtype: str) -> str:
+def model_card_html(config: ModelConfig, param_counts: dict, device: str, dtype: str) -> str:
     """The running model's shape and a parameter table beside GPT-3 175B's, as escaped HTML."""
     counts = _check_counts(param_counts)
     gpt3 = count_parameters(GPT3_175B)
@@ -178,7 +180,7 @@ def _share(share: float) -> str:
     return f"{share:.1%}" if share >= 0.001 or share == 0 else f"{share:.3%}"
 
 
-def parameter_figure(param_counts: dict, config) -> go.Figure:
+def parameter_figure(param_counts: dict, config: ModelConfig) -> go.Figure:
     """Share of parameters per component: the running model beside GPT-3 175B."""
     counts = _check_counts(param_counts)
     gpt3 = count_parameters(GPT3_175B)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import html
 
+from model.trace import Trace
+
 from .common import check_position
 
 
@@ -51,7 +53,7 @@ def _chip(i: int, piece, generated: bool, focus: bool) -> str:
             f'<span class="gg-chip-id">{piece.id}{tag}</span></button>')
 
 
-def token_summary(trace) -> str:
+def token_summary(trace: Trace) -> str:
     """One line: tokens (prompt + generated), characters, UTF-8 bytes."""
     raw = b"".join(p.raw for p in trace.pieces)
     n_chars = len(raw.decode("utf-8", errors="replace"))
@@ -71,7 +73,7 @@ _LEGEND = ('<div class="gg-chip-legend" aria-hidden="true">'
            '<span class="gg-legend-note">· space  ↵ newline  → tab</span></div>')
 
 
-def token_chips_html(trace, focus: int) -> str:
+def token_chips_html(trace: Trace, focus: int) -> str:
     """All tokens of the trace as clickable chips (focus highlighted), with a summary line."""
     if len(trace.pieces) != trace.T:
         raise ValueError(f"trace has {trace.T} token ids but {len(trace.pieces)} pieces")
