@@ -102,6 +102,7 @@
   function prefetchSoon(delay = PREFETCH_IDLE_MS) {
     clearTimeout(state.prefetchTimer);
     state.prefetchTimer = setTimeout(() => {
+      if (GG.quietMs && GG.quietMs() < PREFETCH_IDLE_MS) { prefetchSoon(PREFETCH_IDLE_MS - GG.quietMs()); return; }
       if (!state.trigger || !state.windows.length) return;
       const have = held(), n = state.windows[0].n_layer, at = sliderValue("layer");
       const missing = [];

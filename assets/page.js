@@ -40,6 +40,20 @@
   }
   setInterval(bindHeadClicks, 400);
 
+  // Tokens arriving (Run, Next token, Generate streaming) count as activity (assets/plots.js).
+  function watchTokens() {
+    const tokens = document.getElementById("tokens");
+    if (!tokens || tokens.__ggWatched || !window.GG || !window.GG.markActivity) return;
+    tokens.__ggWatched = true;
+    new MutationObserver(() => window.GG.markActivity()).observe(tokens, {childList: true, subtree: true, characterData: true});
+  }
+  setInterval(watchTokens, 400);
+  document.addEventListener("click", function (e) {
+    if (e.target.closest && e.target.closest("#run, #next-token, #generate") && window.GG && window.GG.markActivity) {
+      window.GG.markActivity();
+    }
+  }, true);
+
   // Play: step through every layer at a readable pace; press again (or any layer control) to stop.
   const PLAY_STEP_MS = 900;
   let playing = null;

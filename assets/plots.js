@@ -32,10 +32,17 @@
 
   // Offscreen panels are drawn one at a time once updates have stopped for IDLE_MS, each draw
   // followed by a pause so that input is never blocked for long.
+  // Activity: the page marks the moments the server's answers change the text (page.js); while
+  // tokens stream in, offscreen draws and layer prefetches wait, so they never compete with them.
+  GG.lastActivity = 0;
+  GG.markActivity = () => { GG.lastActivity = performance.now(); };
+  GG.quietMs = () => performance.now() - GG.lastActivity;
+
   let idleTimer = null;
   function scheduleIdleDraws(delay = IDLE_MS) {
     clearTimeout(idleTimer);
     idleTimer = setTimeout(() => {
+      if (GG.quietMs() < IDLE_MS) { scheduleIdleDraws(IDLE_MS - GG.quietMs()); return; }
       const next = Object.values(panels).find((p) => !p.visible && p.wanted !== p.shown && !p.drawing);
       if (next) next.flush().then(() => scheduleIdleDraws(30));
     }, delay);

@@ -84,6 +84,16 @@ class LanguageModel:
         # Taps are attached per call, so two passes at once would mix their recordings.
         self._lock = threading.RLock()
 
+    @property
+    def dtype(self) -> str:
+        """The compute dtype of the weights, e.g. "float32"."""
+        return str(next(self.net.parameters()).dtype).replace("torch.", "")
+
+    def position_table(self) -> np.ndarray | None:
+        """The learned position vectors (n_ctx, C) of a GPT-2-family model; None for RoPE."""
+        table = self.net.pos_embed
+        return None if table is None else table.weight.detach().float().cpu().numpy()
+
     # ---- text <-> ids --------------------------------------------------------------------------
     def tokenize(self, text: str, parse_special: bool = False) -> list[int]:
         return self.tokenizer.encode(text, parse_special=parse_special)
@@ -157,7 +167,7 @@ class LanguageModel:
         tokens = tuple(p.text if not p.is_partial else p.display for p in pieces)
         return Trace(prompt=prompt, token_ids=tuple(ids), tokens=tokens, pieces=pieces, config=self.cfg,
                      acts=Activations(arrays, self.cfg.n_layer, growth), device=str(self.device),
-                     dtype=str(next(self.net.parameters()).dtype).replace("torch.", ""),
+                     dtype=self.dtype,
                      n_prompt=n_prompt, timings=timings, ablation=ablation)
 
     # ---- generation with a KV cache --------------------------------------------------------------
@@ -337,10 +347,9 @@ def build(cfg: ModelConfig, state_dict: dict, tokenizer, device: torch.device, s
     missing = [m for m in missing if not m.endswith("inv_freq")]
     if missing or unexpected:
         raise ValueError(f"weights do not fit the model: missing {missing[:5]}, unexpected {unexpected[:5]}")
-    for block in net.blocks:          # buffers are not in the state dict: make them for real
+    for block in net.blocks:          # buffers are not in the state dict (built on "meta"): make them for real
         if block.attn.rotary is not None:
-            D = cfg.d_head
-            block.attn.rotary.inv_freq = cfg.rope_base ** (-torch.arange(0, D, 2, dtype=torch.float64, device=device) / D)
+            block.attn.rotary.inv_freq = block.attn.rotary.frequencies(device)
     return LanguageModel(net, tokenizer, device, source)
 
 

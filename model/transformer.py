@@ -76,9 +76,13 @@ class Rotary(nn.Module):
 
     def __init__(self, D: int, base: float):
         super().__init__()
-        self.register_buffer("inv_freq", base ** (-torch.arange(0, D, 2, dtype=torch.float64) / D),
-                             persistent=False)
+        self.D, self.base = D, base
+        self.register_buffer("inv_freq", self.frequencies(), persistent=False)
         self._cos = self._sin = None
+
+    def frequencies(self, device=None) -> torch.Tensor:
+        """base^(-2i/D) for each pair i, float64 (the angles of far positions need it)."""
+        return self.base ** (-torch.arange(0, self.D, 2, dtype=torch.float64, device=device) / self.D)
 
     def _table(self, n: int, device) -> tuple[torch.Tensor, torch.Tensor]:
         if self._cos is None or self._cos.shape[0] < n or self._cos.device != device:

@@ -47,11 +47,6 @@ def token_count_text(view: View, max_tokens: int, tr=None) -> str:
 
 
 @lru_cache(maxsize=4)
-def position_table(lm: LanguageModel):
-    """The learned position vectors (GPT-2 family), or None for a RoPE model."""
-    return None if lm.net.pos_embed is None else lm.net.pos_embed.weight.detach().float().cpu().numpy()
-
-
 def prompt_group(lm: LanguageModel, view: View, opts: Controls, labels) -> dict:
     """What a new trace changes and needs neither the logit lens nor the neighbours (drawn first)."""
     tr = view.trace
@@ -71,7 +66,7 @@ LENS_IDS = ("embeddings", "neighbours", "logit-lens", "logit-lens-focus")   # wa
 def lens_group(lm: LanguageModel, view: View, opts: Controls, labels) -> dict:
     """What needs the logit lens and the embedding neighbours (the costly part of a Run)."""
     tr = view.trace
-    extra = {} if lm.cfg.uses_rope else {"positions": positions.position_embedding_figure(tr, position_table(lm))}
+    extra = {} if lm.cfg.uses_rope else {"positions": positions.position_embedding_figure(tr, lm.position_table())}
     return extra | {
         "embeddings": embeddings.embedding_figure(view.neighbours, tr, view.focus, dims=3 if opts.embed_3d else 2, labels=labels),
         "neighbours": embeddings.neighbour_table_html(view.neighbours, tr, view.focus, labels),
@@ -111,7 +106,7 @@ def md_code(text: str) -> str:
 def static_group(lm: LanguageModel) -> dict:
     counts = lm.parameter_counts()
     return {
-        "model-card": model_card.model_card_html(lm.cfg, counts, str(lm.device), str(next(lm.net.parameters()).dtype).replace("torch.", "")),
+        "model-card": model_card.model_card_html(lm.cfg, counts, str(lm.device), lm.dtype),
         "params-figure": model_card.parameter_figure(counts, lm.cfg),
         "position-note": embeddings.position_note(lm.cfg),
         "mlp-flow": mlp.mlp_flow_html(lm.cfg),
