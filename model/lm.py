@@ -81,6 +81,7 @@ class LanguageModel:
         self._record_names = frozenset(n for n in net.taps if split_name(n)[1] not in DERIVED_HOOKS)
         self._eos_ids = frozenset(tokenizer.eos_ids)
         self._embed_norms = None
+        self._position_table = None
         # Taps are attached per call, so two passes at once would mix their recordings.
         self._lock = threading.RLock()
 
@@ -91,8 +92,9 @@ class LanguageModel:
 
     def position_table(self) -> np.ndarray | None:
         """The learned position vectors (n_ctx, C) of a GPT-2-family model; None for RoPE."""
-        table = self.net.pos_embed
-        return None if table is None else table.weight.detach().float().cpu().numpy()
+        if self._position_table is None and self.net.pos_embed is not None:
+            self._position_table = self.net.pos_embed.weight.detach().float().cpu().numpy()
+        return self._position_table
 
     # ---- text <-> ids --------------------------------------------------------------------------
     def tokenize(self, text: str, parse_special: bool = False) -> list[int]:

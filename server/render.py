@@ -46,7 +46,6 @@ def token_count_text(view: View, max_tokens: int, tr=None) -> str:
     return f"**{tr.n_prompt} prompt tokens**{extra} · limit {max_tokens} · focus: position {view.focus}"
 
 
-@lru_cache(maxsize=4)
 def prompt_group(lm: LanguageModel, view: View, opts: Controls, labels) -> dict:
     """What a new trace changes and needs neither the logit lens nor the neighbours (drawn first)."""
     tr = view.trace
