@@ -77,7 +77,8 @@ class Rotary(nn.Module):
     def __init__(self, D: int, base: float):
         super().__init__()
         self.D, self.base = D, base
-        self.register_buffer("inv_freq", self.frequencies(), persistent=False)
+        # On the CPU even while the model is built on "meta": meta arange imports torch._dynamo (2 s).
+        self.register_buffer("inv_freq", self.frequencies(torch.device("cpu")), persistent=False)
         self._cos = self._sin = None
 
     def frequencies(self, device=None) -> torch.Tensor:
@@ -222,8 +223,11 @@ class Transformer(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg = cfg
-        self.embed = nn.Embedding(cfg.vocab_size, cfg.d_model)         # W_E, (V, C)
-        self.pos_embed = None if cfg.uses_rope else nn.Embedding(cfg.n_ctx, cfg.d_model)
+        # Given an empty weight, nn.Embedding skips its random init, whose first call imports
+        # torch._dynamo (2 s of every start); the weights are loaded over it anyway.
+        self.embed = nn.Embedding(cfg.vocab_size, cfg.d_model, _weight=torch.empty(cfg.vocab_size, cfg.d_model))  # W_E, (V, C)
+        self.pos_embed = None if cfg.uses_rope else \
+            nn.Embedding(cfg.n_ctx, cfg.d_model, _weight=torch.empty(cfg.n_ctx, cfg.d_model))
         self.hook_embed, self.hook_pos_embed = Tap(), Tap()
         self.blocks = nn.ModuleList(Block(cfg, l) for l in range(cfg.n_layer))
         self.ln_final = make_norm(cfg)
