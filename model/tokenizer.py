@@ -16,7 +16,7 @@ import json
 import operator
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterable
 
@@ -56,6 +56,13 @@ class TokenPiece:
     is_partial: bool  # raw alone is not valid UTF-8 (part of a multi-byte character)
     is_special: bool  # a control token such as <|im_start|>
     display: str  # printable label; never contains U+FFFD
+    spells: str = ""  # for a partial token in a sequence: the character(s) its bytes belong to, e.g. "我 (1/2)"
+
+    @property
+    def label(self) -> str:
+        """What a reader sees: the character a partial token helps spell when it is known (its
+        bytes stay in `display`), else `display`."""
+        return self.spells or self.display
 
 
 def split_incomplete_utf8(raw: bytes) -> tuple[bytes, bytes]:
@@ -68,6 +75,61 @@ def split_incomplete_utf8(raw: bytes) -> tuple[bytes, bytes]:
         need = 2 if b & 0xE0 == 0xC0 else 3 if b & 0xF0 == 0xE0 else 4 if b & 0xF8 == 0xF0 else 1
         return (raw[:-back], raw[-back:]) if need > back else (raw, b"")
     return raw, b""
+
+
+def _utf8_length(first: int) -> int:
+    """Bytes of the UTF-8 character that starts with this byte (0: not a start byte)."""
+    return 1 if first < 0x80 else 2 if first & 0xE0 == 0xC0 else 3 if first & 0xF0 == 0xE0 else \
+        4 if first & 0xF8 == 0xF0 else 0
+
+
+def spelled(raws: list[bytes], partial: list[bool]) -> list[str]:
+    """For each partial token of a sequence, the characters its bytes belong to: "我 (1/2)" for the
+    first of the two tokens that spell 我, "…我爱…" for a token holding the end of one character
+    and the start of the next. "" where the bytes do not (yet) make whole characters, e.g. the
+    start of a character whose other bytes have not been generated."""
+    data = b"".join(raws)
+    owner = [t for t, raw in enumerate(raws) for _ in raw]          # byte -> token index
+    starts = [0]
+    for raw in raws:
+        starts.append(starts[-1] + len(raw))
+    chars, i = [], 0                                                 # (label, first byte, end byte)
+    while i < len(data):
+        n = _utf8_length(data[i])
+        try:
+            ch = data[i:i + n].decode("utf-8") if n and i + n <= len(data) else None
+        except UnicodeDecodeError:
+            ch = None
+        if ch is None:
+            chars.append((None, i, i + 1))
+            i += 1
+            continue
+        chars.append((_display(data[i:i + n]), i, i + n))
+        i += n
+    out = [""] * len(raws)
+    c = 0
+    for t, raw in enumerate(raws):
+        lo, hi = starts[t], starts[t + 1]
+        while c < len(chars) and chars[c][2] <= lo:
+            c += 1
+        if not partial[t] or not raw:
+            continue
+        mine = []
+        j = c
+        while j < len(chars) and chars[j][1] < hi:
+            mine.append(chars[j])
+            j += 1
+        if not mine or any(label is None for label, _, _ in mine):
+            continue
+        if len(mine) == 1:
+            _, a, b = mine[0]
+            tokens = sorted({owner[k] for k in range(a, b)})
+            out[t] = f"{mine[0][0]} ({tokens.index(t) + 1}/{len(tokens)})"
+        else:
+            head = "…" if mine[0][1] < lo else ""
+            tail = "…" if mine[-1][2] > hi else ""
+            out[t] = head + "".join(label for label, _, _ in mine) + tail
+    return out
 
 
 def _display(raw: bytes) -> str:
@@ -351,6 +413,9 @@ class Tokenizer:
             special = i in self.special_ids
             out.append(TokenPiece(id=i, raw=raw, text=text, is_partial=partial, is_special=special,
                                   display=text if special else _display(raw)))
+        if any(p.is_partial for p in out):
+            labels = spelled([p.raw for p in out], [p.is_partial for p in out])
+            out = [replace(p, spells=label) if label else p for p, label in zip(out, labels)]
         return out
 
     def chat_prompt(self, user_text: str, system: str | None = None) -> str:

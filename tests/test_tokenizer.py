@@ -127,10 +127,20 @@ def test_cjk_character_split_over_tokens_shows_hex(tok):
     pieces = tok.pieces(ids)
     assert len(pieces) > 1
     assert all(p.is_partial and p.text == "" and not p.is_special for p in pieces)
-    for p in pieces:
+    for k, p in enumerate(pieces, 1):
         assert HEX_ONLY.fullmatch(p.display), p.display
         assert p.display == "<" + " ".join(f"{b:02X}" for b in p.raw) + ">"
+        assert p.label == p.spells == f"符 ({k}/{len(pieces)})"     # the character they spell, together
     assert b"".join(p.raw for p in pieces) == "符".encode()
+
+
+def test_a_token_across_two_characters_names_both():
+    from model.tokenizer import spelled
+    # bytes: 我 = E6 88 91, 爱 = E7 88 B1; the middle token holds the end of one and the start of the other
+    raws = [b"\xe6\x88", b"\x91\xe7", b"\x88\xb1", b"!"]
+    assert spelled(raws, [True, True, True, False]) == ["我 (1/2)", "…我爱…", "爱 (2/2)", ""]
+    assert spelled([b"\xe6\x88"], [True]) == [""]                       # incomplete: no character yet
+    assert spelled([b"\xe6", b"A"], [True, False]) == ["", ""]           # broken UTF-8: none
 
 
 def test_emoji_zwj_sequence_pieces(tok):

@@ -26,8 +26,8 @@ class Chips(HTMLParser):
         a = dict(attrs)
         self.tags.append((tag, a))
         if tag == "button":
-            self.chips.append({"attrs": a, "label": "", "id": ""})
-        elif tag == "span" and self.chips and a.get("class") in ("gg-chip-label", "gg-chip-id"):
+            self.chips.append({"attrs": a, "label": "", "id": "", "bytes": ""})
+        elif tag == "span" and self.chips and a.get("class") in ("gg-chip-label", "gg-chip-id", "gg-chip-bytes"):
             self._span = a["class"]
 
     def handle_endtag(self, tag):
@@ -36,7 +36,7 @@ class Chips(HTMLParser):
 
     def handle_data(self, data):
         if self._span and self.chips:
-            self.chips[-1]["label" if self._span == "gg-chip-label" else "id"] += data
+            self.chips[-1][{"gg-chip-label": "label", "gg-chip-id": "id", "gg-chip-bytes": "bytes"}[self._span]] += data
 
 
 def parse(s: str) -> Chips:
@@ -56,7 +56,7 @@ def test_one_chip_per_token_with_id_and_position(tiny_trace):
     assert len(p.chips) == tiny_trace.T
     assert [c["attrs"]["data-pos"] for c in p.chips] == [str(i) for i in range(tiny_trace.T)]
     assert [int(c["id"].split()[0]) for c in p.chips] == list(tiny_trace.token_ids)
-    assert [c["label"] for c in p.chips] == [pc.display for pc in tiny_trace.pieces]
+    assert [c["label"] for c in p.chips] == [pc.label for pc in tiny_trace.pieces]
     assert all(c["attrs"]["type"] == "button" and "gg-chip" in c["attrs"]["class"].split() for c in p.chips)
     # the repeated " cat" keeps two chips, with leading spaces visible
     assert [c["label"] for c in p.chips].count("·cat") == 2
@@ -89,9 +89,10 @@ def test_partial_characters_show_hex_bytes_never_replacement_glyph(hostile):
     p = parse(out)
     partial = [(c, pc) for c, pc in zip(p.chips, hostile.pieces) if pc.is_partial]
     assert partial, "the CJK/emoji prompt should contain tokens that are part of a character"
-    for chip, pc in partial:
-        assert re.fullmatch(r"(<[0-9A-F]{2}( [0-9A-F]{2})*>)+", chip["label"]), chip["label"]
-        assert " ".join(f"{b:02X}" for b in pc.raw) in chip["label"]
+    for chip, pc in partial:      # the character each piece helps spell, its bytes beside it
+        assert re.fullmatch(r"\S+ \(\d/\d\)", chip["label"]), chip["label"]
+        assert chip["label"][0] in "你好😀", chip["label"]
+        assert chip["bytes"] == " ".join(f"{b:02X}" for b in pc.raw)
         assert "gg-chip-partial" in chip["attrs"]["class"]
     # UTF-8 byte count: 你好 is 6 bytes, 😀 is 4
     assert f"{len(HOSTILE.encode())} bytes" in out
@@ -138,3 +139,18 @@ def test_generated_tokens_are_styled_apart(tiny_lm, tiny_trace):
 def test_bad_focus_is_refused(tiny_trace, focus):
     with pytest.raises(ValueError, match="position"):
         token_chips_html(tiny_trace, focus)
+
+
+def test_a_chinese_prompt_shows_each_character_over_its_byte_chips(lm):
+    tr = lm.trace("我爱北京天安门")
+    p = parse(token_chips_html(tr, 0))
+    labels = [c["label"] for c in p.chips]
+    assert labels[:5] == ["我 (1/2)", "我 (2/2)", "爱 (1/3)", "爱 (2/3)", "爱 (3/3)"]
+    assert "".join(label[0] for label in labels if label.endswith("(1/2)") or label.endswith("(1/3)")) == "我爱北京天安门"
+    assert [c["bytes"] for c in p.chips[:2]] == ["E6 88", "91"]
+
+
+def test_a_character_still_waiting_for_its_bytes_shows_them_in_hex(lm):
+    ids = lm.tokenize("我")[:1]                     # the first of its two tokens only
+    (piece,) = lm.tokenizer.pieces(ids)
+    assert piece.is_partial and piece.spells == "" and piece.label == "<E6 88>"

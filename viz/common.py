@@ -42,8 +42,9 @@ def short(s, max_len: int) -> str:
 
 
 def piece_label(piece, max_len: int = MAX_LABEL) -> str:
-    """A token's visible label (spaces as ·, newlines as ↵, partial bytes as hex), escaped."""
-    return short(piece.display, max_len)
+    """A token's visible label (spaces as ·, newlines as ↵, a piece of a character as that
+    character, "我 (1/2)", or as hex while it is incomplete), escaped."""
+    return short(piece.label, max_len)
 
 
 def pct(p: float, zero: str | None = "0%") -> str:

@@ -1,8 +1,9 @@
 """Token chips: the prompt as the model sees it, one chip per token id.
 
 Every string from the user or the vocabulary is escaped with html.escape before it enters the
-HTML; labels come from TokenPiece.display (spaces '·', newline '↵', tab '→', partial UTF-8 bytes
-as hex), so a piece of a character is never drawn as a U+FFFD glyph. Styling is in
+HTML; labels come from TokenPiece.label (spaces '·', newline '↵', tab '→'; a piece of a multi-byte
+character shows that character, "我 (1/2)", with its bytes in hex below, or only the hex while the
+character is incomplete), so a piece of a character is never drawn as a U+FFFD glyph. Styling is in
 assets/chips.css; the page wires clicks on `.gg-chip[data-pos]` to select the focus token.
 """
 from __future__ import annotations
@@ -28,6 +29,8 @@ def _hover(i: int, piece, generated: bool) -> str:
              f"bytes: {_hex(piece.raw)} ({len(piece.raw)} byte{'s' if len(piece.raw) != 1 else ''})"]
     if piece.is_partial:
         lines.append("text: none on its own (part of a multi-byte character split across tokens)")
+        if piece.spells:
+            lines.append(f"spells: {piece.spells}")
     else:
         lines.append(f"text: {piece.text!r}")
     if piece.is_special:
@@ -42,6 +45,8 @@ def _chip(i: int, piece, generated: bool, focus: bool) -> str:
         classes.append("gg-chip-control")
     if piece.is_partial:
         classes.append("gg-chip-partial")
+        if piece.spells:
+            classes.append("gg-chip-spelled")
     classes.append("gg-chip-generated" if generated else "gg-chip-prompt")
     if focus:
         classes.append("gg-chip-focus")
@@ -49,8 +54,10 @@ def _chip(i: int, piece, generated: bool, focus: bool) -> str:
     tag = " · control" if piece.is_special else ""
     return (f'<button type="button" class="{" ".join(classes)}" data-pos="{i}" '
             f'aria-pressed="{"true" if focus else "false"}" title="{_esc(_hover(i, piece, generated))}">'
-            f'<span class="gg-chip-label">{_esc(piece.display)}</span>'
-            f'<span class="gg-chip-id">{piece.id}{tag}</span></button>')
+            f'<span class="gg-chip-label">{_esc(piece.label)}</span>'
+            # A partial token keeps its bytes on the chip beside the character they help spell.
+            + (f'<span class="gg-chip-bytes">{_hex(piece.raw)}</span>' if piece.spells else "")
+            + f'<span class="gg-chip-id">{piece.id}{tag}</span></button>')
 
 
 def token_summary(trace: Trace) -> str:

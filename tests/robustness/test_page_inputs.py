@@ -138,8 +138,8 @@ def check_case(page, lm, case) -> list[str]:
     if [int(c["id"].split()[0]) for c in chips] != exp["ids"]:
         return problems + [f"chips {[c['id'] for c in chips][:8]}... are not the ids {exp['ids'][:8]}..."]
     for chip, piece in zip(chips, exp["pieces"]):
-        if chip["label"] != piece.display or chip["labelChildren"]:
-            problems.append(f"chip label {chip['label']!r} is not the text {piece.display!r}")
+        if chip["label"] != piece.label or chip["labelChildren"]:
+            problems.append(f"chip label {chip['label']!r} is not the text {piece.label!r}")
         if f"id {piece.id}" not in chip["title"] or (not piece.is_partial and f"text: {piece.text!r}" not in chip["title"]):
             problems.append(f"hover title {chip['title']!r} does not show {piece.text!r}")
     if len(exp["ids"]) <= 60:
