@@ -154,3 +154,10 @@ def test_a_character_still_waiting_for_its_bytes_shows_them_in_hex(lm):
     ids = lm.tokenize("我")[:1]                     # the first of its two tokens only
     (piece,) = lm.tokenizer.pieces(ids)
     assert piece.is_partial and piece.spells == "" and piece.label == "<E6 88>"
+
+
+def test_the_summary_says_what_chinese_costs(lm):
+    from viz.tokens import token_summary
+    line = token_summary(lm.trace("我爱北京天安门"))
+    assert "7 Chinese characters in 15 tokens (2.1 per character)" in line
+    assert "Chinese" not in token_summary(lm.trace("plain English"))

@@ -68,15 +68,39 @@ def token_summary(trace: Trace) -> str:
     tokens = f"{trace.T:,} token{'s' if trace.T != 1 else ''}"
     if n_gen > 0:
         tokens += f" ({trace.n_prompt:,} prompt + {n_gen:,} generated)"
-    return (f"{tokens} · {n_chars:,} character{'s' if n_chars != 1 else ''} · {len(raw):,} bytes (UTF-8)"
+    line = (f"{tokens} · {n_chars:,} character{'s' if n_chars != 1 else ''} · {len(raw):,} bytes (UTF-8)"
             f" · {n_chars / trace.T:.1f} characters per token")
+    n_han, n_han_tokens = han_cost(trace.pieces)
+    if n_han:
+        line += (f" · {n_han:,} Chinese character{'s' if n_han != 1 else ''} in {n_han_tokens:,} "
+                 f"token{'s' if n_han_tokens != 1 else ''} ({n_han_tokens / n_han:.1f} per character)")
+    return line
+
+
+def _is_han(ch: str) -> bool:
+    cp = ord(ch)
+    return 0x4E00 <= cp <= 0x9FFF or 0x3400 <= cp <= 0x4DBF or 0x20000 <= cp <= 0x2FFFF or 0xF900 <= cp <= 0xFAFF
+
+
+def han_cost(pieces) -> tuple[int, int]:
+    """(Chinese characters, tokens holding any of their bytes): what Chinese costs this tokenizer."""
+    n_han, tokens, offset = 0, set(), 0
+    owner = [t for t, p in enumerate(pieces) for _ in p.raw]
+    raw = b"".join(p.raw for p in pieces)
+    for ch in raw.decode("utf-8", errors="surrogateescape"):      # a stray byte: one surrogate
+        n = 1 if 0xDC80 <= ord(ch) <= 0xDCFF else len(ch.encode("utf-8"))
+        if _is_han(ch):
+            n_han += 1
+            tokens.update(owner[offset:offset + n])
+        offset += n
+    return n_han, len(tokens)
 
 
 _LEGEND = ('<div class="gg-chip-legend" aria-hidden="true">'
            '<span class="gg-chip gg-chip-prompt gg-chip-sample">prompt</span>'
            '<span class="gg-chip gg-chip-generated gg-chip-sample">generated</span>'
            '<span class="gg-chip gg-chip-control gg-chip-sample">control token</span>'
-           '<span class="gg-chip gg-chip-partial gg-chip-sample">&lt;E4 B8&gt; part of a character</span>'
+           '<span class="gg-chip gg-chip-partial gg-chip-spelled gg-chip-sample">中 (1/2) · E4 B8: part of a character</span>'
            '<span class="gg-legend-note">· space  ↵ newline  → tab</span></div>')
 
 
