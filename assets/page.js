@@ -108,7 +108,7 @@
       t: valueOf("#temperature input[type=number]"), k: valueOf("#top-k input[type=number]"),
       p: valueOf("#top-p input[type=number]"), seed: valueOf("#seed input"),
       layer: valueOf("#layer input[type=number]"), head: valueOf("#head input[type=number]"),
-      focus: focus ? focus.dataset.pos : null,
+      focus: focus ? focus.dataset.pos : null, lang: pageLanguage() === "zh" ? "zh" : null,
     };
     const params = new URLSearchParams();
     for (const [key, value] of Object.entries(state)) if (value !== null && value !== "") params.set(key, value);
@@ -119,10 +119,45 @@
   // Start only once the person acts: until then the address may still hold a shared link that the
   // page is about to replay, and overwriting it would replay the defaults instead.
   let syncing = false;
-  function startSync() {
-    if (syncing) return;
+  function startSync(e) {
+    if (syncing || (e && !e.isTrusted)) return;       // the page's own clicks (e.g. the language) do not count
     syncing = true;
     setInterval(syncUrl, 700);
   }
   for (const type of ["pointerdown", "keydown", "input"]) document.addEventListener(type, startSync, true);
+
+  // The language: from the link (lang=zh / lang=en), else the last choice on this browser, else
+  // the browser's own language. Choosing one remembers it and puts it in the link.
+  const LANG_KEY = "glassgpt-lang";
+  let chosenLanguage = null;      // set on every change of the radio (its :checked state may lag)
+  function pageLanguage() {
+    if (chosenLanguage) return chosenLanguage;
+    const checked = document.querySelector("#language input[type=radio]:checked");
+    return checked && checked.value === "中文" ? "zh" : "en";
+  }
+  function wantedLanguage() {
+    const asked = new URLSearchParams(window.location.search).get("lang");
+    if (asked === "zh" || asked === "en") return asked;
+    try { const kept = localStorage.getItem(LANG_KEY); if (kept === "zh" || kept === "en") return kept; } catch (e) { /* private mode */ }
+    return (navigator.languages || [navigator.language || ""]).some((l) => /^zh\b/i.test(l)) ? "zh" : "en";
+  }
+  function applyLanguage() {
+    const radio = document.querySelector(`#language input[type=radio][value="${wantedLanguage() === "zh" ? "中文" : "English"}"]`);
+    if (!radio) { setTimeout(applyLanguage, 200); return; }
+    if (!radio.checked) radio.click();
+  }
+  document.addEventListener("change", (e) => {
+    if (!(e.target && e.target.closest && e.target.closest("#language")) || e.target.type !== "radio" || !e.target.checked) return;
+    const lang = chosenLanguage = e.target.value === "中文" ? "zh" : "en";
+    try { localStorage.setItem(LANG_KEY, lang); } catch (err) { /* private mode */ }
+    if (syncing) setTimeout(syncUrl, 0);
+    else {            // before the person acts otherwise: change only the lang key of the link
+      const params = new URLSearchParams(window.location.search);
+      if (lang === "zh") params.set("lang", "zh"); else params.delete("lang");
+      const query = params.toString() ? "?" + params.toString() : "";
+      if (query !== window.location.search) history.replaceState(null, "", (query || window.location.pathname) + window.location.hash);
+    }
+  }, true);
+  applyLanguage();
+  window.GG.language = {current: pageLanguage, wanted: wantedLanguage};
 })();

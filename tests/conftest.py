@@ -120,8 +120,8 @@ def new_page(browser, server):
     """-> open(width, height) giving a loaded page; the guard is checked when the test ends."""
     contexts, guards = [], []
 
-    def open_page(width: int = 1280, height: int = 800, query: str = ""):
-        ctx = browser.new_context(viewport={"width": width, "height": height})
+    def open_page(width: int = 1280, height: int = 800, query: str = "", locale: str | None = None):
+        ctx = browser.new_context(viewport={"width": width, "height": height}, **({"locale": locale} if locale else {}))
         page = ctx.new_page()
         guard = PageGuard(page)
         page.goto(server + query)

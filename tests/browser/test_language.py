@@ -1,0 +1,37 @@
+"""The page's language: from the link, remembered on this browser, or the browser's own."""
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+ZH_HEADING = "1 · 词元"
+
+
+def heading_in_chinese(page):
+    page.wait_for_function(f"document.body.innerText.includes({ZH_HEADING!r})", timeout=30_000)
+
+
+def test_lang_zh_in_the_link_opens_in_chinese_and_is_remembered(new_page, server):
+    page = new_page(query="?lang=zh")
+    heading_in_chinese(page)
+    assert page.is_checked("#language input[type=radio][value='中文']")
+    assert page.evaluate("localStorage.getItem('glassgpt-lang')") == "zh"
+    page = page.context.new_page()                          # same browser, no lang in the link: the last choice holds
+    page.goto(server)
+    page.wait_for_selector("#tokens button.gg-chip", timeout=60_000)
+    heading_in_chinese(page)
+    assert "lang=zh" in page.url                           # and the link says so again
+    page.check("#language input[type=radio][value='English']")
+    page.wait_for_function("!document.body.innerText.includes('1 · 词元')", timeout=30_000)
+    assert "lang=zh" not in page.url
+    assert page.evaluate("localStorage.getItem('glassgpt-lang')") == "en"
+
+
+def test_a_chinese_browser_gets_chinese_and_an_english_link_wins(new_page):
+    page = new_page(locale="zh-CN")
+    heading_in_chinese(page)
+    page = new_page(locale="zh-CN", query="?lang=en")
+    page.wait_for_timeout(1500)
+    assert page.is_checked("#language input[type=radio][value='English']")
+    assert ZH_HEADING not in page.inner_text("body")
