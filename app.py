@@ -23,7 +23,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import gradio as gr  # noqa: E402
 from starlette.middleware import Middleware  # noqa: E402
 
-from server import beyond, handlers, share  # noqa: E402
+from server import beyond, handlers, share, strings  # noqa: E402
 from server.components import output_value, template_json  # noqa: E402
 from server.controls import CONTROL_IDS, Controls  # noqa: E402
 from server.handlers import Context, Limits, notice_html  # noqa: E402
@@ -199,11 +199,18 @@ def build(ctx: Context) -> gr.Blocks:
         demo.load(open_link, [state], bind.outputs + url_controls, api_visibility="private")
 
         panels = list(EXPLAINED_PANELS)
+        labelled = [i for i in strings.ids() if i in comps]         # controls whose text follows the language
+
+        def switch_language(language):
+            lang = lang_code(language)
+            return ([heading(p, lang) for p in panels] + [explanation(p, lang) for p in panels]
+                    + [worked_example(lang), strings.header(ctx.lm.cfg, ctx.lm.device, lang)]
+                    + strings.updates(lang, set(labelled)))
         comps["language"].change(
-            lambda lang: [heading(p, lang_code(lang)) for p in panels] + [explanation(p, lang_code(lang)) for p in panels]
-            + [worked_example(lang_code(lang))], comps["language"],
-            [sections.headings[p] for p in panels] + [sections.explanations[p] for p in panels] + [sections.worked],
-            api_visibility="private")
+            switch_language, comps["language"],
+            [sections.headings[p] for p in panels] + [sections.explanations[p] for p in panels] + [sections.worked]
+            + [comps["header-text"]] + [comps[i] for i in labelled],
+            api_visibility="private", queue=False)
 
         # The named API for scripts (gradio_client).
         from server.api import make_api

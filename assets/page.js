@@ -59,7 +59,8 @@
   let playing = null;
   function setPlayLabel(on) {
     const b = document.getElementById("layer-play");
-    if (b) b.textContent = on ? "■ stop" : "▶ play";
+    const zh = window.GG && window.GG.language && window.GG.language.current() === "zh";
+    if (b) b.textContent = on ? (zh ? "■ 停止" : "■ stop") : (zh ? "▶ 播放" : "▶ play");
   }
   function stopPlay() { if (playing) { clearInterval(playing); playing = null; setPlayLabel(false); } }
   function startPlay() {
@@ -141,8 +142,9 @@
     try { const kept = localStorage.getItem(LANG_KEY); if (kept === "zh" || kept === "en") return kept; } catch (e) { /* private mode */ }
     return (navigator.languages || [navigator.language || ""]).some((l) => /^zh\b/i.test(l)) ? "zh" : "en";
   }
-  function applyLanguage() {
-    const radio = document.querySelector(`#language input[type=radio][value="${wantedLanguage() === "zh" ? "中文" : "English"}"]`);
+  function applyLanguage() {       // the page starts in English: only Chinese needs a switch
+    if (wantedLanguage() !== "zh") return;
+    const radio = document.querySelector('#language input[type=radio][value="中文"]');
     if (!radio) { setTimeout(applyLanguage, 200); return; }
     if (!radio.checked) radio.click();
   }

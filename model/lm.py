@@ -6,6 +6,7 @@ instance can be shared read-only by every session of the app.
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 import time
 from dataclasses import dataclass
@@ -37,6 +38,24 @@ def pick_device(device: str = "auto") -> torch.device:
     return dev
 
 
+@functools.lru_cache(maxsize=8)
+def _lower_flat_index(T: int, device: torch.device) -> torch.Tensor:
+    """Flat indices of a T x T lower triangle, row after row (the packed order of model/trace.py)."""
+    rows, cols = torch.tril_indices(T, T, device=device)
+    return rows * T + cols
+
+
+def _pack_lower(y: torch.Tensor) -> torch.Tensor:
+    """(H, t, S) pattern rows of positions S-t..S-1 -> (H, packed): each row up to its own position."""
+    t, S = y.shape[-2:]
+    if t == 1:                        # a decode step: the new row is whole
+        return y[:, 0]
+    if t == S:                        # a prompt: the lower triangle (an index gather beats a mask)
+        return y.flatten(1).index_select(1, _lower_flat_index(S, y.device))
+    rows = torch.arange(t, device=y.device)[:, None] + (S - t)
+    return y[:, torch.arange(S, device=y.device)[None, :] <= rows]
+
+
 class _Recorder:
     """Collects tap outputs during one forward pass: batch dimension dropped, half-precision hooks
     converted at once (so float32 patterns of all layers never exist together), moved to CPU."""
@@ -49,9 +68,8 @@ class _Recorder:
         y = x[0]
         hook = split_name(name)[1]
         if hook in PACKED_HOOKS:          # (H, t, S) rows of positions S-t..S-1: each row up to its own position
-            t, S = y.shape[-2:]
-            rows = torch.arange(t, device=y.device)[:, None] + (S - t)
-            y = y[:, torch.arange(S, device=y.device)[None, :] <= rows]                 # (H, packed)
+            self.arrays[name] = _pack_lower(y.to(torch.float16)).cpu().numpy()
+            return
         if hook in HALF_PRECISION_HOOKS:
             self.arrays[name] = y.to(torch.float16).cpu().numpy()
             return

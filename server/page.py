@@ -5,14 +5,13 @@
 """
 from __future__ import annotations
 
-import html
-
 import gradio as gr
 
 from viz.attention import gqa_figure, worked_example
 
 from .components import distribution_panel, layer_panel, pick_line, plot_panel
 from .layer_data import layer_data_value
+from . import strings
 from .i18n import explanation, heading
 
 EXAMPLES = [
@@ -54,10 +53,7 @@ class Sections:
     def header(self):
         lm, cfg = self.ctx.lm, self.cfg
         with gr.Row(elem_classes=["gg-header"]):
-            gr.Markdown(f"## GlassGPT · see a transformer think\n"
-                        f"**{html.escape(cfg.name)}** running live on **{lm.device}**: "
-                        f"{cfg.n_layer} layers, {cfg.n_head} query heads sharing {cfg.n_kv_head} key/value heads, "
-                        f"width {cfg.d_model}. Every number on this page comes from the model.")
+            gr.Markdown(strings.header(cfg, lm.device), elem_id="header-text")
             gr.Radio(["English", "中文"], value="English", label="Language / 语言", elem_id="language", scale=0)
         gr.HTML("", elem_id="notice")
 
@@ -66,12 +62,12 @@ class Sections:
         self.heading("tokens")
         with gr.Row():
             with gr.Column(scale=3):
-                prompt = gr.Textbox(value=ctx.default_prompt, label="Prompt", lines=2, max_lines=8, elem_id="prompt",
-                                    placeholder="Type a prompt, then press Run")
+                prompt = gr.Textbox(value=ctx.default_prompt, label=strings.label("prompt"), lines=2, max_lines=8, elem_id="prompt",
+                                    placeholder=strings.PLACEHOLDERS["prompt"]["en"])
                 gr.Examples(EXAMPLES, inputs=[prompt], label="Examples")
             with gr.Column(scale=1, min_width=200):
-                gr.Button("Run", variant="primary", elem_id="run")
-                gr.Checkbox(False, label="Chat mode (wrap in the chat template)", elem_id="chat",
+                gr.Button(strings.button("run"), variant="primary", elem_id="run")
+                gr.Checkbox(False, label=strings.label("chat"), elem_id="chat",
                             interactive=ctx.lm.tokenizer.has_chat)
                 gr.Markdown(init["token-count"], elem_id="token-count")
         gr.HTML(init["tokens"], elem_id="tokens", js_on_load=CHIP_CLICK_JS)
@@ -82,7 +78,7 @@ class Sections:
         with gr.Row():
             with gr.Column(scale=3):
                 self.plot("embeddings")
-                gr.Checkbox(False, label="3-D projection", elem_id="embed-3d")
+                gr.Checkbox(False, label=strings.label("embed-3d"), elem_id="embed-3d")
             with gr.Column(scale=2):
                 gr.HTML(self.init["neighbours"], elem_id="neighbours")
                 gr.Markdown(self.ctx.static["position-note"], elem_id="position-note")
@@ -97,11 +93,11 @@ class Sections:
         self.heading("layers")
         self.explain("layers")
         with gr.Row(elem_id="stepper", elem_classes=["gg-stepper"]):
-            gr.Button("◀ layer", elem_id="layer-prev", scale=0, min_width=84)
-            gr.Slider(0, cfg.n_layer - 1, value=0, step=1, label="Layer (← → keys)", elem_id="layer", scale=3)
-            gr.Button("layer ▶", elem_id="layer-next", scale=0, min_width=84)
-            gr.Button("▶ play", elem_id="layer-play", scale=0, min_width=84)
-            gr.Slider(0, cfg.n_head - 1, value=0, step=1, label="Query head", elem_id="head", scale=2)
+            gr.Button(strings.button("layer-prev"), elem_id="layer-prev", scale=0, min_width=84)
+            gr.Slider(0, cfg.n_layer - 1, value=0, step=1, label=strings.label("layer"), elem_id="layer", scale=3)
+            gr.Button(strings.button("layer-next"), elem_id="layer-next", scale=0, min_width=84)
+            gr.Button(strings.button("layer-play"), elem_id="layer-play", scale=0, min_width=84)
+            gr.Slider(0, cfg.n_head - 1, value=0, step=1, label=strings.label("head"), elem_id="head", scale=2)
         # What the page draws the layer panels from, for every layer and head it can hold.
         gr.HTML(layer_data_value(self.init["layer-data"]), html_template="<span></span>", elem_id="layer-data",
                 elem_classes=["gg-hidden"], js_on_load=LAYER_DATA_JS)
@@ -109,11 +105,10 @@ class Sections:
     def attention(self):
         self.heading("attention")
         with gr.Row():
-            gr.Checkbox(False, label="Hide the attention sink (key position 0)", elem_id="exclude-first")
-            gr.Checkbox(False, label="Log colour scale", elem_id="log-scale")
-            gr.Dropdown([("attention to first token (sink)", "sink"), ("to previous token", "previous"),
-                         ("to itself", "self"), ("entropy", "entropy")], value="sink",
-                        label="All-heads overview colours", elem_id="heads-metric")
+            gr.Checkbox(False, label=strings.label("exclude-first"), elem_id="exclude-first")
+            gr.Checkbox(False, label=strings.label("log-scale"), elem_id="log-scale")
+            gr.Dropdown(strings.HEADS_METRIC_CHOICES["en"], value="sink",
+                        label=strings.label("heads-metric"), elem_id="heads-metric")
         with gr.Row():
             layer_panel("attention")
             layer_panel("attention-heads")
@@ -129,7 +124,7 @@ class Sections:
 
     def mlp(self):
         self.heading("mlp")
-        gr.Checkbox(False, label="Show all neurons (not only the most active)", elem_id="mlp-all")
+        gr.Checkbox(False, label=strings.label("mlp-all"), elem_id="mlp-all")
         with gr.Row():
             layer_panel("mlp")
             layer_panel("mlp-top")
@@ -148,17 +143,17 @@ class Sections:
         self.heading("distribution")
         with gr.Row():
             with gr.Column(scale=2, elem_classes=["gg-sampling-controls"]):
-                gr.Slider(0, 2, value=1.0, step=0.05, label="Temperature (0 = greedy)", elem_id="temperature")
-                gr.Slider(0, 200, value=0, step=1, label="Top-k (0 = off)", elem_id="top-k")
-                gr.Slider(0.01, 1, value=1.0, step=0.01, label="Top-p (1 = off)", elem_id="top-p")
-                gr.Number(0, precision=0, minimum=0, label="Seed", elem_id="seed")
+                gr.Slider(0, 2, value=1.0, step=0.05, label=strings.label("temperature"), elem_id="temperature")
+                gr.Slider(0, 200, value=0, step=1, label=strings.label("top-k"), elem_id="top-k")
+                gr.Slider(0.01, 1, value=1.0, step=0.01, label=strings.label("top-p"), elem_id="top-p")
+                gr.Number(0, precision=0, minimum=0, label=strings.label("seed"), elem_id="seed")
                 pick_line("pick")
                 with gr.Row():
-                    gr.Button("Next token", variant="primary", elem_id="next-token")
+                    gr.Button(strings.button("next-token"), variant="primary", elem_id="next-token")
                     gr.Slider(1, ctx.limits.max_new_tokens, value=min(10, ctx.limits.max_new_tokens), step=1,
-                              label="N", elem_id="n-tokens")
-                    gr.Button("Generate N", elem_id="generate")
-                gr.Textbox(self.init["output"], label="Text so far (prompt + generated)", lines=4,
+                              label=strings.label("n-tokens"), elem_id="n-tokens")
+                    gr.Button(strings.button("generate"), elem_id="generate")
+                gr.Textbox(self.init["output"], label=strings.label("output"), lines=4,
                            interactive=False, elem_id="output")
             with gr.Column(scale=3):
                 def vocabulary_labels(_args=None) -> list[str]:   # the page's call arguments arrive as one list
@@ -173,8 +168,8 @@ class Sections:
 
     def export(self):
         with gr.Row(elem_classes=["gg-export"]):
-            gr.Button("Download this session (JSON)", elem_id="export", scale=0, min_width=260)
-            gr.File(label="Session file", elem_id="session-file", interactive=False, scale=1, height=90)
+            gr.Button(strings.button("export"), elem_id="export", scale=0, min_width=260)
+            gr.File(label=strings.label("session-file"), elem_id="session-file", interactive=False, scale=1, height=90)
             gr.Markdown("Every figure has a camera button (top right) that saves it as PNG. The address bar "
                         "always holds this view (prompt, settings, layer, head, focus token): copy it to share.",
                         elem_id="share-note")
@@ -189,9 +184,9 @@ class Sections:
     def ablation(self):
         self.heading("ablation")
         with gr.Row():
-            gr.Textbox(label="Heads to switch off (layer.head, e.g. 3.4, 10.0 or 24.*)", elem_id="ablate-heads")
-            gr.Textbox(label="MLP neurons to switch off (layer:neuron, e.g. 5:1297)", elem_id="ablate-neurons")
-            gr.Button("Switch off and compare", elem_id="ablate", scale=0, min_width=200)
+            gr.Textbox(label=strings.label("ablate-heads"), elem_id="ablate-heads")
+            gr.Textbox(label=strings.label("ablate-neurons"), elem_id="ablate-neurons")
+            gr.Button(strings.button("ablate"), elem_id="ablate", scale=0, min_width=200)
         gr.Markdown("", elem_id="ablation-summary")
         hint = "Press “Switch off and compare” to see the prediction with those parts switched off."
         with gr.Row():
@@ -202,9 +197,9 @@ class Sections:
     def compare(self):
         self.heading("compare")
         with gr.Row():
-            gr.Textbox("The bank raised rates", label="Second prompt (B), compared with the current one (A)",
+            gr.Textbox("The bank raised rates", label=strings.label("prompt-b"),
                        elem_id="prompt-b")
-            gr.Button("Compare", elem_id="compare", scale=0, min_width=160)
+            gr.Button(strings.button("compare"), elem_id="compare", scale=0, min_width=160)
         gr.Markdown("", elem_id="compare-summary")
         hint = "Press Compare to see prompt B beside the current prompt at the same layer and head."
         with gr.Row():
@@ -218,10 +213,10 @@ class Sections:
     def residual_path(self):
         self.heading("residual_path")
         with gr.Row():
-            gr.Textbox("", label="Token positions (e.g. 1, 3-4, last; empty: focus and last)", elem_id="path-positions")
-            gr.Checkbox(False, label="Include position 0 (the attention sink)", elem_id="path-include-first")
-            gr.Checkbox(True, label="Direction only (unit length)", elem_id="path-direction")
-            gr.Button("Draw paths", elem_id="draw-path", scale=0, min_width=160)
+            gr.Textbox("", label=strings.label("path-positions"), elem_id="path-positions")
+            gr.Checkbox(False, label=strings.label("path-include-first"), elem_id="path-include-first")
+            gr.Checkbox(True, label=strings.label("path-direction"), elem_id="path-direction")
+            gr.Button(strings.button("draw-path"), elem_id="draw-path", scale=0, min_width=160)
         plot_panel("residual-path", hint="Press “Draw paths” to follow the chosen tokens through the layers.")
         self.explain("residual_path")
 

@@ -181,7 +181,7 @@ def neighbour_table_html(neighbours: Neighbours, trace: Trace, focus: int, label
         rows.append(f'<tr><td class="gg-num">{rank}</td><td class="gg-tok">{html.escape(labels(nid))}</td>'
                     f'<td class="gg-num">{nid}</td><td class="gg-num">{c:.3f}</td>'
                     f'<td><span class="gg-nbr-bar" style="width:{width:.2f}em"></span></td></tr>')
-    caption = (f"Nearest tokens to <b>{html.escape(labels(fid))}</b> (id {fid}, position {focus}) "
+    caption = (f"Nearest tokens to <b>{html.escape(trace.pieces[focus].label)}</b> (id {fid}, position {focus}) "
                f"by cosine similarity of their {neighbours.vectors.shape[1]}-dim embedding rows")
     return (f'<div class="gg-nbr"><p class="gg-nbr-caption">{caption}</p>'
             '<table class="gg-nbr-table"><thead><tr><th>#</th><th>token</th><th>id</th><th>cosine</th><th></th>'

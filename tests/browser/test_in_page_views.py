@@ -186,6 +186,7 @@ def test_temperature_redraws_in_the_page_and_changes_the_bars(new_page, lm):
     page = new_page(1440, 900)
     api = ApiRequests(page)
     page.wait_for_function("window.GG && GG.sampling.position() !== null", timeout=30_000)
+    all_layers_held(page)                    # the idle prefetch of layers is done before counting requests
     page.locator("#distribution").scroll_into_view_if_needed()
     trace = lm.trace("The capital of France is")
     widths = {}

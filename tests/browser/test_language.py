@@ -35,3 +35,18 @@ def test_a_chinese_browser_gets_chinese_and_an_english_link_wins(new_page):
     page.wait_for_timeout(1500)
     assert page.is_checked("#language input[type=radio][value='English']")
     assert ZH_HEADING not in page.inner_text("body")
+
+
+def test_in_chinese_the_controls_speak_chinese(new_page):
+    from server import strings
+    page = new_page(query="?lang=zh")
+    heading_in_chinese(page)
+    page.wait_for_function("document.querySelector('#run').innerText.includes('运行')", timeout=30_000)
+    for elem_id in ("prompt", "layer", "head", "temperature", "output", "exclude-first"):
+        assert strings.label(elem_id, "zh") in page.inner_text(f"#{elem_id}"), elem_id
+    for elem_id in ("next-token", "generate", "layer-prev", "layer-play"):
+        assert page.inner_text(f"#{elem_id}").strip() == strings.button(elem_id, "zh"), elem_id
+    assert "看 Transformer 如何思考" in page.inner_text("#header-text")
+    page.click("#layer-play")
+    page.wait_for_function("document.querySelector('#layer-play').innerText.includes('停止')", timeout=10_000)
+    page.click("#layer-play")

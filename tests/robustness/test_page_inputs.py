@@ -147,8 +147,8 @@ def check_case(page, lm, case) -> list[str]:
         if Counter(seen["ticks"]) != want:
             problems.append(f"attention ticks {seen['ticks'][:10]} are not the labels {list(want)[:10]}")
     last = exp["pieces"][-1]
-    if not seen["caption"] or seen["caption"]["text"] != last.display or seen["caption"]["children"]:
-        problems.append(f"neighbour caption {seen['caption']!r} is not the last token {last.display!r}")
+    if not seen["caption"] or seen["caption"]["text"] != last.label or seen["caption"]["children"]:
+        problems.append(f"neighbour caption {seen['caption']!r} is not the last token {last.label!r}")
     if seen["nbrCellChildren"]:
         problems.append("elements inside the neighbour list's token cells")
     if seen["output"] != exp["output"]:

@@ -77,7 +77,7 @@ def test_two_sessions_at_once_see_only_their_own_work(new_page, server, lm):
     assert not va["notice"] and "gg-error" not in b.inner_html("#notice")
     # Figures and neighbours follow each page's own trace.
     pieces_a = lm.tokenizer.pieces(va["ids"])
-    assert va["caption"] == pieces_a[-1].display
+    assert va["caption"] == pieces_a[-1].label
     assert len(va["ticks"]) == len(va["ids"]) and len(vb["ticks"]) == len(vb["ids"])
     assert not set(va["ticks"]) & {"我", "爱", "北京"}
 

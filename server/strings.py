@@ -1,0 +1,104 @@
+"""What the page's controls say, in English and Chinese: one entry per element id.
+
+A "label" entry is the component's label, a "value" entry a button's text. server/page.py builds
+the controls in English from this table; the language switch (app.py) sends the other language's
+texts with `updates(lang)`. Terms follow the explanations: 词元 (token), 提示词 (prompt),
+注意力头 (attention head), 残差流 (residual stream), logit 透镜 (logit lens).
+"""
+from __future__ import annotations
+
+import gradio as gr
+
+LABELS: dict[str, dict[str, str]] = {
+    "prompt": {"en": "Prompt", "zh": "提示词"},
+    "chat": {"en": "Chat mode (wrap in the chat template)", "zh": "对话模式（套用聊天模板）"},
+    "embed-3d": {"en": "3-D projection", "zh": "三维投影"},
+    "layer": {"en": "Layer (← → keys)", "zh": "层（← → 键）"},
+    "head": {"en": "Query head", "zh": "查询头"},
+    "exclude-first": {"en": "Hide the attention sink (key position 0)", "zh": "隐藏注意力汇点（键位置 0）"},
+    "log-scale": {"en": "Log colour scale", "zh": "对数色标"},
+    "heads-metric": {"en": "All-heads overview colours", "zh": "全部注意力头总览的颜色"},
+    "mlp-all": {"en": "Show all neurons (not only the most active)", "zh": "显示全部神经元（不只是最活跃的）"},
+    "temperature": {"en": "Temperature (0 = greedy)", "zh": "温度 T（0 = 贪心）"},
+    "top-k": {"en": "Top-k (0 = off)", "zh": "top-k（0 = 关闭）"},
+    "top-p": {"en": "Top-p (1 = off)", "zh": "top-p（1 = 关闭）"},
+    "seed": {"en": "Seed", "zh": "随机种子"},
+    "n-tokens": {"en": "N", "zh": "N（个数）"},
+    "output": {"en": "Text so far (prompt + generated)", "zh": "目前的文本（提示词 + 生成部分）"},
+    "session-file": {"en": "Session file", "zh": "会话文件"},
+    "ablate-heads": {"en": "Heads to switch off (layer.head, e.g. 3.4, 10.0 or 24.*)",
+                     "zh": "要关掉的注意力头（层.头，例如 3.4、10.0 或 24.*）"},
+    "ablate-neurons": {"en": "MLP neurons to switch off (layer:neuron, e.g. 5:1297)",
+                       "zh": "要关掉的 MLP 神经元（层:神经元，例如 5:1297）"},
+    "prompt-b": {"en": "Second prompt (B), compared with the current one (A)", "zh": "第二个提示词（B），与当前的（A）比较"},
+    "path-positions": {"en": "Token positions (e.g. 1, 3-4, last; empty: focus and last)",
+                       "zh": "词元位置（例如 1, 3-4, last；留空：焦点和最后一个）"},
+    "path-include-first": {"en": "Include position 0 (the attention sink)", "zh": "包括位置 0（注意力汇点）"},
+    "path-direction": {"en": "Direction only (unit length)", "zh": "只看方向（单位长度）"},
+}
+
+BUTTONS: dict[str, dict[str, str]] = {
+    "run": {"en": "Run", "zh": "运行"},
+    "layer-prev": {"en": "◀ layer", "zh": "◀ 上一层"},
+    "layer-next": {"en": "layer ▶", "zh": "下一层 ▶"},
+    "layer-play": {"en": "▶ play", "zh": "▶ 播放"},
+    "next-token": {"en": "Next token", "zh": "下一个词元"},
+    "generate": {"en": "Generate N", "zh": "生成 N 个"},
+    "export": {"en": "Download this session (JSON)", "zh": "下载本次会话（JSON）"},
+    "ablate": {"en": "Switch off and compare", "zh": "关掉并比较"},
+    "compare": {"en": "Compare", "zh": "比较"},
+    "draw-path": {"en": "Draw paths", "zh": "画出路径"},
+}
+
+PLACEHOLDERS: dict[str, dict[str, str]] = {
+    "prompt": {"en": "Type a prompt, then press Run", "zh": "输入提示词，然后按“运行”"},
+}
+
+HEADER = {
+    "en": ("## GlassGPT · see a transformer think\n**{name}** running live on **{device}**: {L} layers, {H} query heads "
+           "sharing {KV} key/value heads, width {C}. Every number on this page comes from the model."),
+    "zh": ("## GlassGPT · 看 Transformer 如何思考\n**{name}** 正在 **{device}** 上实时运行：{L} 层，{H} 个查询头"
+           "共享 {KV} 个键/值头，宽度 {C}。页面上的每个数字都来自这个模型。"),
+}
+
+
+def header(cfg, device, lang: str = "en") -> str:
+    import html
+    return HEADER[lang].format(name=html.escape(cfg.name), device=device, L=cfg.n_layer, H=cfg.n_head,
+                               KV=cfg.n_kv_head, C=cfg.d_model)
+
+
+HEADS_METRIC_CHOICES = {
+    "en": [("attention to first token (sink)", "sink"), ("to previous token", "previous"),
+           ("to itself", "self"), ("entropy", "entropy")],
+    "zh": [("对第一个词元的注意力（汇点）", "sink"), ("对前一个词元", "previous"), ("对自己", "self"), ("熵", "entropy")],
+}
+
+
+def label(elem_id: str, lang: str = "en") -> str:
+    return LABELS[elem_id][lang]
+
+
+def button(elem_id: str, lang: str = "en") -> str:
+    return BUTTONS[elem_id][lang]
+
+
+def ids() -> list[str]:
+    """Every element the language switch updates, in the order of `updates`."""
+    return list(LABELS) + list(BUTTONS)
+
+
+def updates(lang: str, present: set[str]) -> list:
+    """Gradio updates for the elements of `ids()` that are on the page (the others are skipped)."""
+    out = []
+    for elem_id in LABELS:
+        if elem_id not in present:
+            continue
+        extra = {"placeholder": PLACEHOLDERS[elem_id][lang]} if elem_id in PLACEHOLDERS else {}
+        if elem_id == "heads-metric":
+            extra["choices"] = HEADS_METRIC_CHOICES[lang]
+        out.append(gr.update(label=LABELS[elem_id][lang], **extra))
+    for elem_id in BUTTONS:
+        if elem_id in present:
+            out.append(gr.update(value=BUTTONS[elem_id][lang]))
+    return out
