@@ -38,7 +38,7 @@ def test_pca_is_a_centred_svd_with_fixed_signs():
 
 
 def test_token_axis_thins_with_or_without_alias():
-    trace = SimpleNamespace(T=100, pieces=[SimpleNamespace(display=f"t{i}") for i in range(100)])
+    trace = SimpleNamespace(T=100, pieces=[SimpleNamespace(display=f"t{i}", label=f"t{i}") for i in range(100)])
     full = token_axis(trace, max_ticks=100)
     assert full["tickvals"] == list(range(100)) and full["ticktext"][3] == "t3"
     alias = token_axis(trace, max_ticks=40)

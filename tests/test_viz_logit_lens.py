@@ -107,3 +107,11 @@ def test_validation(lm, lens, trace, labels):
         LL.logit_lens_figure(lens, short, labels)               # lens of another, longer prompt
     with pytest.raises(ValueError, match="LogitLens"):
         LL.logit_lens_figure({"positions": (0,)}, trace, labels)
+
+
+def test_the_lens_says_when_positions_are_left_out(lm, labels):
+    tr = lm.trace("one two three four five six seven eight nine ten eleven twelve thirteen fourteen")
+    shown = list(range(tr.T - 12, tr.T))
+    fig = LL.logit_lens_figure(lm.logit_lens(tr, shown), tr, labels)
+    assert f"12 of {tr.T} positions shown" in fig.layout.title.text
+    assert "left out" not in LL.logit_lens_figure(lm.logit_lens(tr), tr, labels).layout.title.text

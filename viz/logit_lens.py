@@ -94,6 +94,8 @@ def logit_lens_figure(lens: LogitLens, trace: Trace, labels: Callable[[int], str
                    range=[-0.5, R - 0.5], automargin=True, showgrid=False,
                    title=dict(text="after layer (embed = before any block)")))
     detail = "top row = the model's real prediction; colour = probability of the top guess"
+    if P < trace.T:           # never drop positions silently
+        detail += f"; {P} of {trace.T} positions shown (the last ones and the focus), the other {trace.T - P} left out"
     if not show_text:
         detail += f"; {P} positions: hover for the tokens"
     fig = base_layout(go.Figure(data=[heat], layout=layout),
