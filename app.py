@@ -189,14 +189,17 @@ def build(ctx: Context) -> gr.Blocks:
         def open_link(view, request: gr.Request):
             params = dict(request.query_params) if request is not None else {}
             view = view or handlers.initial_view(ctx)
+            # lang=zh (the link, or put there by assets/page.js from the browser's choice) switches the
+            # language as part of the load: a switch sent while the load is pending could be lost.
+            language = ["中文" if params.get("lang") == "zh" else gr.skip()]
             if not any(k in params for k in share.URL_KEYS):
-                return [view] + [gr.skip()] * (len(bind.outputs) - 1 + len(url_controls))
+                return [view] + [gr.skip()] * (len(bind.outputs) - 1 + len(url_controls)) + language
             try:
                 view, out, page_values = share.on_open_link(ctx, view, params)
             except Exception as e:  # noqa: BLE001 - a bad link must not break the page
-                return respond(ctx, view, e) + [gr.skip()] * len(url_controls)
-            return respond(ctx, view, (view, out)) + [page_values[key] for key in URL_CONTROLS.values()]
-        demo.load(open_link, [state], bind.outputs + url_controls, api_visibility="private")
+                return respond(ctx, view, e) + [gr.skip()] * len(url_controls) + language
+            return respond(ctx, view, (view, out)) + [page_values[key] for key in URL_CONTROLS.values()] + language
+        demo.load(open_link, [state], bind.outputs + url_controls + [comps["language"]], api_visibility="private")
 
         panels = list(EXPLAINED_PANELS)
         labelled = [i for i in strings.ids() if i in comps]         # controls whose text follows the language

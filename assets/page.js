@@ -142,15 +142,33 @@
     try { const kept = localStorage.getItem(LANG_KEY); if (kept === "zh" || kept === "en") return kept; } catch (e) { /* private mode */ }
     return (navigator.languages || [navigator.language || ""]).some((l) => /^zh\b/i.test(l)) ? "zh" : "en";
   }
-  function applyLanguage() {       // the page starts in English: only Chinese needs a switch
+  // The page starts in English. For Chinese, the link gets lang=zh before the page loads, and the
+  // server's load answer switches the language (app.py open_link); should that not happen within
+  // a few seconds, the page presses the switch itself.
+  function applyLanguage() {
+    const asked = new URLSearchParams(window.location.search).get("lang");
+    if (asked === "zh" || asked === "en") {        // a link that names its language: remember it
+      try { localStorage.setItem(LANG_KEY, asked); } catch (e) { /* private mode */ }
+    }
     if (wantedLanguage() !== "zh") return;
-    const radio = document.querySelector('#language input[type=radio][value="中文"]');
-    if (!radio) { setTimeout(applyLanguage, 200); return; }
-    if (!radio.checked) radio.click();
+    chosenLanguage = "zh";
+    const params = new URLSearchParams(window.location.search);
+    if (params.get("lang") !== "zh") {
+      params.set("lang", "zh");
+      history.replaceState(null, "", "?" + params.toString() + window.location.hash);
+    }
+    setTimeout(function fallback() {
+      const radio = document.querySelector('#language input[type=radio][value="中文"]');
+      if (!radio) { setTimeout(fallback, 500); return; }
+      if (!radio.checked) radio.click();
+    }, 5000);
   }
+  // Server-written text comes in both languages (.gg-en / .gg-zh, assets/app.css): the page shows one.
+  function showLanguage(lang) { document.documentElement.dataset.ggLang = lang; }
   document.addEventListener("change", (e) => {
     if (!(e.target && e.target.closest && e.target.closest("#language")) || e.target.type !== "radio" || !e.target.checked) return;
     const lang = chosenLanguage = e.target.value === "中文" ? "zh" : "en";
+    showLanguage(lang);
     try { localStorage.setItem(LANG_KEY, lang); } catch (err) { /* private mode */ }
     if (syncing) setTimeout(syncUrl, 0);
     else {            // before the person acts otherwise: change only the lang key of the link
@@ -160,6 +178,7 @@
       if (query !== window.location.search) history.replaceState(null, "", (query || window.location.pathname) + window.location.hash);
     }
   }, true);
+  showLanguage(wantedLanguage());
   applyLanguage();
   window.GG.language = {current: pageLanguage, wanted: wantedLanguage};
 })();

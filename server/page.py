@@ -69,7 +69,7 @@ class Sections:
                 gr.Button(strings.button("run"), variant="primary", elem_id="run")
                 gr.Checkbox(False, label=strings.label("chat"), elem_id="chat",
                             interactive=ctx.lm.tokenizer.has_chat)
-                gr.Markdown(init["token-count"], elem_id="token-count")
+                gr.HTML(init["token-count"], elem_id="token-count")
         gr.HTML(init["tokens"], elem_id="tokens", js_on_load=CHIP_CLICK_JS)
         self.explain("tokens")
 

@@ -40,10 +40,14 @@ def progress_group(view: View, tr, max_tokens: int) -> dict:
 
 
 def token_count_text(view: View, max_tokens: int, tr=None) -> str:
+    """The count line in both languages (HTML; the page shows the one it speaks)."""
     tr = view.trace if tr is None else tr
     generated = tr.T - tr.n_prompt
-    extra = f" + {generated} generated" if generated else ""
-    return f"**{tr.n_prompt} prompt tokens**{extra} · limit {max_tokens} · focus: position {view.focus}"
+    en = (f"<b>{tr.n_prompt} prompt token{'s' if tr.n_prompt != 1 else ''}</b>"
+          + (f" + {generated} generated" if generated else "") + f" · limit {max_tokens} · focus: position {view.focus}")
+    zh = (f"<b>提示词 {tr.n_prompt} 个词元</b>" + (f" + 生成 {generated} 个" if generated else "")
+          + f" · 上限 {max_tokens} · 焦点：位置 {view.focus}")
+    return f'<span class="gg-en">{en}</span><span class="gg-zh">{zh}</span>'
 
 
 def prompt_group(lm: LanguageModel, view: View, opts: Controls, labels) -> dict:

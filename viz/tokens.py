@@ -60,17 +60,23 @@ def _chip(i: int, piece, generated: bool, focus: bool) -> str:
             + f'<span class="gg-chip-id">{piece.id}{tag}</span></button>')
 
 
-def token_summary(trace: Trace) -> str:
-    """One line: tokens (prompt + generated), characters, UTF-8 bytes."""
+def token_summary(trace: Trace, lang: str = "en") -> str:
+    """One line: tokens (prompt + generated), characters, UTF-8 bytes, and what Chinese cost."""
     raw = b"".join(p.raw for p in trace.pieces)
     n_chars = len(raw.decode("utf-8", errors="replace"))
     n_gen = trace.T - trace.n_prompt
+    n_han, n_han_tokens = han_cost(trace.pieces)
+    if lang == "zh":
+        tokens = f"{trace.T:,} 个词元" + (f"（提示词 {trace.n_prompt:,} 个 + 生成 {n_gen:,} 个）" if n_gen > 0 else "")
+        line = (f"{tokens} · {n_chars:,} 个字符 · {len(raw):,} 字节（UTF-8） · 平均每个词元 {n_chars / trace.T:.1f} 个字符")
+        if n_han:
+            line += f" · {n_han:,} 个汉字用了 {n_han_tokens:,} 个词元（每个汉字 {n_han_tokens / n_han:.1f} 个）"
+        return line
     tokens = f"{trace.T:,} token{'s' if trace.T != 1 else ''}"
     if n_gen > 0:
         tokens += f" ({trace.n_prompt:,} prompt + {n_gen:,} generated)"
     line = (f"{tokens} · {n_chars:,} character{'s' if n_chars != 1 else ''} · {len(raw):,} bytes (UTF-8)"
             f" · {n_chars / trace.T:.1f} characters per token")
-    n_han, n_han_tokens = han_cost(trace.pieces)
     if n_han:
         line += (f" · {n_han:,} Chinese character{'s' if n_han != 1 else ''} in {n_han_tokens:,} "
                  f"token{'s' if n_han_tokens != 1 else ''} ({n_han_tokens / n_han:.1f} per character)")
@@ -96,12 +102,26 @@ def han_cost(pieces) -> tuple[int, int]:
     return n_han, len(tokens)
 
 
-_LEGEND = ('<div class="gg-chip-legend" aria-hidden="true">'
-           '<span class="gg-chip gg-chip-prompt gg-chip-sample">prompt</span>'
-           '<span class="gg-chip gg-chip-generated gg-chip-sample">generated</span>'
-           '<span class="gg-chip gg-chip-control gg-chip-sample">control token</span>'
-           '<span class="gg-chip gg-chip-partial gg-chip-spelled gg-chip-sample">中 (1/2) · E4 B8: part of a character</span>'
-           '<span class="gg-legend-note">· space  ↵ newline  → tab</span></div>')
+_LEGEND_TEXT = {
+    "en": ("prompt", "generated", "control token", "中 (1/2) · E4 B8: part of a character", "· space  ↵ newline  → tab"),
+    "zh": ("提示词", "生成的", "控制词元", "中 (1/2) · E4 B8：一个字的一部分", "· 空格  ↵ 换行  → 制表符"),
+}
+
+
+def both(texts: dict) -> str:
+    """Escaped text in both languages; the page shows the one it speaks (assets/app.css, page.js)."""
+    return f'<span class="gg-en">{_esc(texts["en"])}</span><span class="gg-zh">{_esc(texts["zh"])}</span>'
+
+
+def _legend() -> str:
+    en, zh = _LEGEND_TEXT["en"], _LEGEND_TEXT["zh"]
+    prompt, generated, control, partial, marks = (both({"en": e, "zh": z}) for e, z in zip(en, zh))
+    return ('<div class="gg-chip-legend" aria-hidden="true">'
+            f'<span class="gg-chip gg-chip-prompt gg-chip-sample">{prompt}</span>'
+            f'<span class="gg-chip gg-chip-generated gg-chip-sample">{generated}</span>'
+            f'<span class="gg-chip gg-chip-control gg-chip-sample">{control}</span>'
+            f'<span class="gg-chip gg-chip-partial gg-chip-spelled gg-chip-sample">{partial}</span>'
+            f'<span class="gg-legend-note">{marks}</span></div>')
 
 
 def token_chips_html(trace: Trace, focus: int) -> str:
@@ -110,5 +130,6 @@ def token_chips_html(trace: Trace, focus: int) -> str:
         raise ValueError(f"trace has {trace.T} token ids but {len(trace.pieces)} pieces")
     check_position(trace, focus)
     chips = "".join(_chip(i, p, i >= trace.n_prompt, i == focus) for i, p in enumerate(trace.pieces))
-    return (f'<div class="gg-tokens"><div class="gg-token-summary">{_esc(token_summary(trace))}</div>'
-            f'<div class="gg-chips">{chips}</div>{_LEGEND}</div>')
+    summary = both({"en": token_summary(trace, "en"), "zh": token_summary(trace, "zh")})
+    return (f'<div class="gg-tokens"><div class="gg-token-summary">{summary}</div>'
+            f'<div class="gg-chips">{chips}</div>{_legend()}</div>')

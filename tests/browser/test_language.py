@@ -47,6 +47,13 @@ def test_in_chinese_the_controls_speak_chinese(new_page):
     for elem_id in ("next-token", "generate", "layer-prev", "layer-play"):
         assert page.inner_text(f"#{elem_id}").strip() == strings.button(elem_id, "zh"), elem_id
     assert "看 Transformer 如何思考" in page.inner_text("#header-text")
+    page.wait_for_function("document.querySelector('#tokens').innerText.includes('个词元')", timeout=30_000)
+    assert "控制词元" in page.inner_text("#tokens") and "焦点" in page.inner_text("#token-count")
+    page.fill("#prompt textarea", "我爱北京天安门")                 # a Run keeps the language
+    page.click("#run")
+    page.wait_for_function("document.querySelector('#tokens').innerText.includes('7 个汉字用了 15 个词元')", timeout=60_000)
+    assert "我 (1/2)" in page.inner_text("#tokens")
+    assert "tokens" not in page.inner_text("#tokens") and "prompt" not in page.inner_text("#token-count")
     page.click("#layer-play")
     page.wait_for_function("document.querySelector('#layer-play').innerText.includes('停止')", timeout=10_000)
     page.click("#layer-play")
