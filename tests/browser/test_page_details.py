@@ -15,6 +15,10 @@ def test_clicking_the_all_heads_overview_selects_that_head(new_page):
     api = ApiRequests(page)
     page.wait_for_function("window.GG && GG.layers.held().length === 30", timeout=60_000)
     page.locator("#attention-all").scroll_into_view_if_needed()
+    # A person clicks what is drawn: wait for the panel's draw and its click handler.
+    page.wait_for_function("""() => { const p = GG.panels['attention-all'];
+        const gd = document.querySelector('#attention-all .js-plotly-plot');
+        return p && p.shown === p.wanted && !p.drawing && gd && gd.__ggBound; }""", timeout=20_000)
     api.arm()
     area = page.locator("#attention-all .nsewdrag").first.bounding_box()
     # Click near the top-right cell: a high layer and a high head.
