@@ -7,6 +7,8 @@ texts with `updates(lang)`. Terms follow the explanations: 词元 (token), 提�
 """
 from __future__ import annotations
 
+import html
+
 import gradio as gr
 
 LABELS: dict[str, dict[str, str]] = {
@@ -63,7 +65,6 @@ HEADER = {
 
 
 def header(cfg, device, lang: str = "en") -> str:
-    import html
     return HEADER[lang].format(name=html.escape(cfg.name), device=device, L=cfg.n_layer, H=cfg.n_head,
                                KV=cfg.n_kv_head, C=cfg.d_model)
 
