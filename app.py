@@ -30,6 +30,7 @@ from server.handlers import Context, Limits, notice_html  # noqa: E402
 from server.i18n import EXPLAINED_PANELS, explanation, heading, lang_code  # noqa: E402
 from server.page import Sections  # noqa: E402
 from viz.attention import worked_example  # noqa: E402
+from viz.words import speaking  # noqa: E402
 
 log = logging.getLogger("glassgpt")
 ASSETS = Path(__file__).resolve().parent / "assets"
@@ -119,9 +120,10 @@ class Binder:
             view = data[state]
             try:
                 c, extra = self._args(data, extra_ids, evt, data_of)
-                if view is None and needs_view:
-                    return respond(ctx, None, handlers.on_session_lost(ctx, c))
-                out = respond(ctx, view, handler(ctx, view, c, *extra))
+                with speaking(c.lang):
+                    if view is None and needs_view:
+                        return respond(ctx, None, handlers.on_session_lost(ctx, c))
+                    out = respond(ctx, view, handler(ctx, view, c, *extra))
                 # A handler that kept the view leaves the session alone: an event that ran beside
                 # another (e.g. a prefetch beside a chip click) must not write back an older view.
                 return [gr.skip() if out[0] is view else out[0]] + out[1:]
@@ -133,11 +135,20 @@ class Binder:
             try:
                 c, extra = self._args(data, extra_ids, evt, data_of)
                 if view is None and needs_view:
-                    yield respond(ctx, None, handlers.on_session_lost(ctx, c))
+                    with speaking(c.lang):
+                        yield respond(ctx, None, handlers.on_session_lost(ctx, c))
                     return
-                for result in handler(ctx, view, c, *extra):
-                    view = result[0]
-                    yield respond(ctx, view, result)
+                # The language is set around each step, never across a yield: Gradio may run the
+                # steps of one stream in different threads (each with its own context).
+                steps = handler(ctx, view, c, *extra)
+                while True:
+                    with speaking(c.lang):
+                        result = next(steps, None)
+                        if result is None:
+                            return
+                        view = result[0]
+                        out = respond(ctx, view, result)
+                    yield out
             except Exception as e:  # noqa: BLE001
                 yield respond(ctx, view, e)
 

@@ -12,6 +12,8 @@ from typing import Any, Mapping
 
 from model.sampling import SamplingParams, check_params
 
+from .i18n import lang_code
+
 
 def _control(default, elem_id: str):
     return field(default=default, metadata={"elem_id": elem_id})
@@ -30,6 +32,7 @@ class Controls:
     top_k: int = _control(0, "top-k")
     top_p: float = _control(1.0, "top-p")
     seed: int = _control(0, "seed")
+    lang: str = _control("en", "language")      # the page's language radio ("English" / "中文") as "en" / "zh"
 
     @classmethod
     def from_page(cls, lm, values: Mapping[str, Any]) -> "Controls":
@@ -45,7 +48,8 @@ class Controls:
                    head=whole_number(raw["head"], "head", 0, c.n_head - 1),
                    exclude_first=bool(raw["exclude_first"]), log_scale=bool(raw["log_scale"]),
                    mlp_all=bool(raw["mlp_all"]), heads_metric=str(raw["heads_metric"] or "sink"),
-                   embed_3d=bool(raw["embed_3d"]), temperature=temperature, top_k=top_k, top_p=top_p, seed=seed)
+                   embed_3d=bool(raw["embed_3d"]), temperature=temperature, top_k=top_k, top_p=top_p, seed=seed,
+                   lang=lang_code(raw["lang"]))
 
     def with_(self, **changes) -> "Controls":
         return replace(self, **changes)

@@ -27,6 +27,9 @@ HEADINGS = {
 
 
 def lang_code(language: str | None) -> str:
+    """The radio's "English" / "中文" (or a code) as "en" / "zh"; anything else is English."""
+    if language in LANGUAGES.values():
+        return language
     return LANGUAGES.get(language or "English", "en")
 
 
