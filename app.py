@@ -23,8 +23,8 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import gradio as gr  # noqa: E402
 from starlette.middleware import Middleware  # noqa: E402
 
-from server import beyond, handlers, share, strings  # noqa: E402
-from server.components import output_value, template_json  # noqa: E402
+from server import beyond, handlers, render, share, strings  # noqa: E402
+from server.components import figure_value, output_value, template_json  # noqa: E402
 from server.controls import CONTROL_IDS, Controls  # noqa: E402
 from server.handlers import Context, Limits, notice_html  # noqa: E402
 from server.i18n import EXPLAINED_PANELS, explanation, heading, lang_code  # noqa: E402
@@ -81,12 +81,11 @@ def respond(ctx: Context, view, result_or_error) -> list:
     if isinstance(result_or_error, BaseException):
         e = result_or_error
         if isinstance(e, ValueError):
-            out = {"notice": notice_html(str(e))}
+            out = {"notice": notice_html(str(e)), **getattr(e, "outputs", {})}
         else:
             log.exception("handler failed", exc_info=e)
-            out = {"notice": notice_html(f"Something went wrong inside the app ({type(e).__name__}); "
-                                         f"nothing was changed and the page still works. Please try again.")}
-        return [view] + [out.get(i, gr.skip()) for i in OUTPUT_IDS]
+            out = {"notice": notice_html(handlers.SAY("failed", kind=type(e).__name__))}
+        return [view] + [output_value(i, out[i]) if i in out else gr.skip() for i in OUTPUT_IDS]
     new_view, out = result_or_error
     return [new_view] + [output_value(i, out[i]) if i in out else gr.skip() for i in OUTPUT_IDS]
 
@@ -116,33 +115,39 @@ class Binder:
     def __call__(self, trigger, handler, extra_ids=(), stream=False, data_of=None, needs_view=True, **kw):
         ctx, state = self.ctx, self.state
 
+        def language_of(data) -> str:
+            return lang_code(next((v for comp, v in data.items() if getattr(comp, "elem_id", None) == "language"), None))
+
         def call(data, evt: gr.EventData):
             view = data[state]
-            try:
-                c, extra = self._args(data, extra_ids, evt, data_of)
-                with speaking(c.lang):
+            with speaking(language_of(data)):          # figures, notices and refusals in the page's language
+                try:
+                    c, extra = self._args(data, extra_ids, evt, data_of)
                     if view is None and needs_view:
                         return respond(ctx, None, handlers.on_session_lost(ctx, c))
                     out = respond(ctx, view, handler(ctx, view, c, *extra))
-                # A handler that kept the view leaves the session alone: an event that ran beside
-                # another (e.g. a prefetch beside a chip click) must not write back an older view.
-                return [gr.skip() if out[0] is view else out[0]] + out[1:]
-            except Exception as e:  # noqa: BLE001 - every failure becomes a message in #notice
-                return respond(ctx, view, e)
+                    # A handler that kept the view leaves the session alone: an event that ran beside
+                    # another (e.g. a prefetch beside a chip click) must not write back an older view.
+                    return [gr.skip() if out[0] is view else out[0]] + out[1:]
+                except Exception as e:  # noqa: BLE001 - every failure becomes a message in #notice
+                    return respond(ctx, view, e)
 
         def call_stream(data, evt: gr.EventData):
-            view = data[state]
+            # The language is set around each step, never across a yield: Gradio may run the steps
+            # of one stream in different threads (each with its own context).
+            view, lang = data[state], language_of(data)
             try:
-                c, extra = self._args(data, extra_ids, evt, data_of)
-                if view is None and needs_view:
-                    with speaking(c.lang):
-                        yield respond(ctx, None, handlers.on_session_lost(ctx, c))
-                    return
-                # The language is set around each step, never across a yield: Gradio may run the
-                # steps of one stream in different threads (each with its own context).
-                steps = handler(ctx, view, c, *extra)
+                with speaking(lang):
+                    c, extra = self._args(data, extra_ids, evt, data_of)
+                    if view is None and needs_view:
+                        out = respond(ctx, None, handlers.on_session_lost(ctx, c))
+                        steps = iter(())
+                    else:
+                        out, steps = None, handler(ctx, view, c, *extra)
+                if out is not None:
+                    yield out
                 while True:
-                    with speaking(c.lang):
+                    with speaking(lang):
                         result = next(steps, None)
                         if result is None:
                             return
@@ -150,7 +155,9 @@ class Binder:
                         out = respond(ctx, view, result)
                     yield out
             except Exception as e:  # noqa: BLE001
-                yield respond(ctx, view, e)
+                with speaking(lang):
+                    out = respond(ctx, view, e)
+                yield out
 
         inputs = {state, *self.controls, *(self.comps[i] for i in extra_ids)}
         # Progress shows on the token chips only: a status overlay on all ~30 outputs costs the
@@ -181,6 +188,9 @@ def build(ctx: Context) -> gr.Blocks:
             bind(on(box, "input"), handlers.on_layer, **cheap)
         bind(on("heads-metric", "input"), handlers.on_heads_metric, **cheap)
         bind(on("embed-3d", "input"), handlers.on_embed_dims, **cheap)
+        bind(on("language", "change"), handlers.on_language, needs_view=False, **cheap)
+        for trigger in (on("lens-show", "click"), on("lens-positions", "submit")):
+            bind(trigger, handlers.on_lens_positions, ["lens-positions"], show_progress="minimal")
         bind(on("next-token", "click"), handlers.on_next_token, show_progress="minimal")
         bind(on("generate", "click"), handlers.on_generate, ["n-tokens"], stream=True, show_progress="minimal")
         bind(on("export", "click"), share.export_session)
@@ -205,25 +215,29 @@ def build(ctx: Context) -> gr.Blocks:
             language = ["中文" if params.get("lang") == "zh" else gr.skip()]
             if not any(k in params for k in share.URL_KEYS):
                 return [view] + [gr.skip()] * (len(bind.outputs) - 1 + len(url_controls)) + language
-            try:
-                view, out, page_values = share.on_open_link(ctx, view, params)
-            except Exception as e:  # noqa: BLE001 - a bad link must not break the page
-                return respond(ctx, view, e) + [gr.skip()] * len(url_controls) + language
-            return respond(ctx, view, (view, out)) + [page_values[key] for key in URL_CONTROLS.values()] + language
+            with speaking("zh" if params.get("lang") == "zh" else "en"):
+                try:
+                    view, out, page_values = share.on_open_link(ctx, view, params)
+                except Exception as e:  # noqa: BLE001 - a bad link must not break the page
+                    return respond(ctx, view, e) + [gr.skip()] * len(url_controls) + language
+                return respond(ctx, view, (view, out)) + [page_values[key] for key in URL_CONTROLS.values()] + language
         demo.load(open_link, [state], bind.outputs + url_controls + [comps["language"]], api_visibility="private")
 
         panels = list(EXPLAINED_PANELS)
         labelled = [i for i in strings.ids() if i in comps]         # controls whose text follows the language
 
         def switch_language(language):
+            """The page's own texts; the figures follow in handlers.on_language (bound above)."""
             lang = lang_code(language)
+            with speaking(lang):
+                static_figures = [figure_value(f) for f in render.static_figures(ctx.lm)]
             return ([heading(p, lang) for p in panels] + [explanation(p, lang) for p in panels]
-                    + [worked_example(lang), strings.header(ctx.lm.cfg, ctx.lm.device, lang)]
+                    + [worked_example(lang), strings.header(ctx.lm.cfg, ctx.lm.device, lang)] + static_figures
                     + strings.updates(lang, set(labelled)))
         comps["language"].change(
             switch_language, comps["language"],
             [sections.headings[p] for p in panels] + [sections.explanations[p] for p in panels] + [sections.worked]
-            + [comps["header-text"]] + [comps[i] for i in labelled],
+            + [comps["header-text"]] + [comps[i] for i in render.STATIC_FIGURE_IDS] + [comps[i] for i in labelled],
             api_visibility="private", queue=False)
 
         # The named API for scripts (gradio_client).

@@ -48,6 +48,18 @@
     }, delay);
   }
 
+  // A hint is text, or {en, zh}: both are written and the page's CSS shows the language it speaks.
+  function showHint(el, hint) {
+    el.replaceChildren();
+    if (typeof hint === "string") { el.textContent = hint; return; }
+    for (const lang of ["en", "zh"]) {
+      const span = document.createElement("span");
+      span.className = "gg-" + lang;
+      span.textContent = hint[lang] || "";
+      el.append(span);
+    }
+  }
+
   class Panel {
     constructor(host, id) {
       this.id = id;
@@ -79,7 +91,7 @@
       if (!fig) {
         this.shown = fig;
         if (this.div.data) P.purge(this.div);
-        this.hint.textContent = this.hintText;
+        showHint(this.hint, this.hintText);
         this.hint.hidden = !this.hintText;
         this.div.hidden = true;
         return Promise.resolve();
@@ -143,7 +155,7 @@
     const panel = GG.makePanel(element);
     const update = () => {
       const fig = parse(props.value);
-      if (fig && fig.gg_computing) panel.set(null, GG.text ? GG.text("computing") : "computing…");
+      if (fig && fig.gg_computing) panel.set(null, {en: "computing…", zh: "计算中…"});
       else panel.set(fig, props.hint);
     };
     watch(["value", "hint"], update);

@@ -21,6 +21,7 @@ from viz import ablation as ablation_viz
 from viz import compare as compare_viz
 from viz import residual_path as path_viz
 from viz.common import pct
+from viz.words import table
 
 from .controls import Controls, whole_number
 from .handlers import Context, check_prompt
@@ -28,6 +29,48 @@ from .render import md_code
 from .state import View
 
 PLAIN = SamplingParams()          # temperature 1, no cuts: the model's own distribution
+
+W = table("beyond", {
+    # ablation
+    "nothing_to_switch_off": ("Nothing to switch off: list heads as layer.head (e.g. 3.4, 10.0, or 3.* for a whole "
+                              "layer) and/or MLP neurons as layer:neuron (e.g. 5:1297).",
+                              "没有要关掉的东西：注意力头写成 层.头（例如 3.4, 10.0；3.* 表示整层），"
+                              "MLP 神经元写成 层:神经元（例如 5:1297）。"),
+    "n_heads": ("{n} of {total:,} attention heads", "{total:,} 个注意力头中的 {n} 个"),
+    "n_neurons": ("{n:,} of {total:,} MLP neurons", "{total:,} 个 MLP 神经元中的 {n:,} 个"),
+    "and": (" and ", "，以及 "),
+    "switched_off": ("**Switched off:** {parts} — {what}. A head's output (its part of z, before the output "
+                     "projection) or a neuron's activation (before the down projection) is set to 0 at every "
+                     "position, so it adds nothing to the residual stream.",
+                     "**关掉了**：{parts} —— {what}。注意力头的输出（它在 z 中的那一份，输出投影之前）或神经元的激活"
+                     "（down 投影之前）在每个位置都被设为 0，所以它不再往残差流里添加任何东西。"),
+    "top_before": ("**Top next token:** {token} {p} before → ", "**首选的下一个词元**：之前是 {token} {p} → "),
+    "top_still": ("still {token}, now {p}.", "仍是 {token}，现在 {p}。"),
+    "top_new": ("{token} {p} after; {before} now has {p_before}.", "之后是 {token} {p}；{before} 现在是 {p_before}。"),
+    "top_change": (" Change for {token}: {change:+.1f} percentage points.", "{token} 的变化：{change:+.1f} 个百分点。"),
+    "kl": ("**KL(before ‖ after):** {kl:.3f} bits (0 = the distribution did not change; temperature 1, no cuts).",
+           "**KL(之前 ‖ 之后)**：{kl:.3f} 比特（0 = 分布没有变化；温度 1，不截断）。"),
+    # compare
+    "chosen": ("chosen", "手动选择"),
+    "comparing": ("Comparing A's token {a} (#{pa}) with B's {b} (#{pb}): {why}. Cosine similarity after the "
+                  "embedding {first:.2f}, after the last layer {last:.2f}.",
+                  "比较 A 的词元 {a}（#{pa}）和 B 的 {b}（#{pb}）：{why}。余弦相似度在嵌入向量处为 {first:.2f}，"
+                  "在最后一层之后为 {last:.2f}。"),
+    "identical": (" The prompts are identical up to this token, and attention only looks back, so its vector is "
+                  "exactly the same in both: pick a later token (click a chip) to see the contexts differ.",
+                  "两个提示词到这个词元为止完全相同，而注意力只往前看，所以它的向量在两边完全一样：选一个更靠后的词元"
+                  "（点击上方的词元）才能看到上下文带来的差别。"),
+    # residual path: reading the positions typed
+    "positions_not_text": ("token positions must be text such as 1, 4 or 2-5", "词元位置要写成文本，例如 1, 4 或 2-5"),
+    "positions_too_long": ("the list of token positions is too long", "词元位置列表太长了"),
+    "positions_example": ("write token positions like 1, 4, a range like 2-5, or last (this prompt has 0..{last})",
+                          "词元位置请写成 1, 4 这样，范围写成 2-5，或写 last（这个提示词的位置是 0..{last}）"),
+    "cannot_read": ("cannot read token position {item!r}: {example}", "看不懂词元位置 {item!r}：{example}"),
+    "backwards": ("the range {item!r} runs backwards: {example}", "范围 {item!r} 是倒过来的：{example}"),
+    "past_end": ("token position {p} is past the end: {example}", "词元位置 {p} 超出了末尾：{example}"),
+    "too_many_paths": ("{n} positions listed; at most {most} paths fit in one picture",
+                       "列出了 {n} 个位置；一张图最多放 {most} 条路径"),
+})
 
 
 # ---- ablation ----------------------------------------------------------------------------------
@@ -37,15 +80,14 @@ def on_ablate(ctx: Context, view: View, c: Controls, heads_text: str, neurons_te
     lm, tr, labels = ctx.lm, view.trace, ctx.labels
     abl = parse_ablation(heads_text, neurons_text, lm.cfg)
     if abl.empty:
-        raise ValueError("Nothing to switch off: list heads as layer.head (e.g. 3.4, 10.0, or 3.* for a whole "
-                         "layer) and/or MLP neurons as layer:neuron (e.g. 5:1297).")
+        raise ValueError(W("nothing_to_switch_off"))
     after = lm.trace(list(tr.token_ids), ablate=abl)
     last = tr.T - 1
     d_before, d_after = distribution(tr.logits[-1], PLAIN), distribution(after.logits[-1], PLAIN)
     lens_before = view.lens if last in view.lens.positions else lm.logit_lens(tr, [last])
     target = int(lens_before.target_ids[list(lens_before.positions).index(last)])
     lens_after = lm.logit_lens(after, [last], targets=[target])
-    what = abl.describe(cfg=lm.cfg)
+    what = ablation_viz.describe(abl, lm.cfg)
     return view, {
         "ablation": ablation_viz.ablation_figure(d_before, d_after, labels, n=15, what=what),
         "ablation-lens": ablation_viz.ablation_lens_figure(lens_before, lens_after, tr, labels, ablation=abl),
@@ -60,22 +102,21 @@ def ablation_summary(abl, p_before: np.ndarray, p_after: np.ndarray, labels, cfg
     n_heads, n_neurons = len(abl.heads), len(abl.neurons)
     parts = []
     if n_heads:
-        parts.append(f"{n_heads} of {cfg.n_layer * cfg.n_head:,} attention heads")
+        parts.append(W("n_heads", n=n_heads, total=cfg.n_layer * cfg.n_head))
     if n_neurons:
-        parts.append(f"{n_neurons:,} of {cfg.n_layer * cfg.d_mlp:,} MLP neurons")
+        parts.append(W("n_neurons", n=n_neurons, total=cfg.n_layer * cfg.d_mlp))
     tb, ta = int(np.argmax(p_before)), int(np.argmax(p_after))
     change = p_after[tb] - p_before[tb]
     kl = ablation_viz.kl_bits(p_before, p_after)
+    before, after = md_code(labels(tb)), md_code(labels(ta))
     lines = [
-        f"**Switched off:** {' and '.join(parts)} — {md_code(abl.describe(cfg=cfg))}. A head's output (its part of "
-        f"z, before the output projection) or a neuron's activation (before the down projection) is set to 0 "
-        f"at every position, so it adds nothing to the residual stream.",
-        f"**Top next token:** {md_code(labels(tb))} {pct(p_before[tb], zero=None)} before → "
-        + (f"still {md_code(labels(ta))}, now {pct(p_after[ta], zero=None)}." if ta == tb else
-           f"{md_code(labels(ta))} {pct(p_after[ta], zero=None)} after; {md_code(labels(tb))} now has "
-           f"{pct(p_after[tb], zero=None)}.")
-        + f" Change for {md_code(labels(tb))}: {change * 100:+.1f} percentage points.",
-        f"**KL(before ‖ after):** {kl:.3f} bits (0 = the distribution did not change; temperature 1, no cuts).",
+        W("switched_off", parts=W("and").join(parts), what=md_code(ablation_viz.describe(abl, cfg))),
+        W("top_before", token=before, p=pct(p_before[tb], zero=None))
+        + (W("top_still", token=after, p=pct(p_after[ta], zero=None)) if ta == tb else
+           W("top_new", token=after, p=pct(p_after[ta], zero=None), before=before,
+             p_before=pct(p_after[tb], zero=None)))
+        + W("top_change", token=before, change=change * 100),
+        W("kl", kl=kl),
     ]
     return "\n\n".join(lines)
 
@@ -88,14 +129,13 @@ def on_compare(ctx: Context, view: View, c: Controls, prompt_b: str, focus_b=Non
     chosen = None if focus_b is None or focus_b == "" else whole_number(focus_b, "B's token position", 0, len(ids_b) - 1)
     tb = ctx.lm.trace(ids_b)
     ta = view.trace
-    pos_b, why = compare_viz.match_position(ta, view.focus, tb) if chosen is None else (chosen, "chosen")
+    pos_b, why = compare_viz.match_position(ta, view.focus, tb) if chosen is None else (chosen, W("chosen"))
     cos = compare_viz.cosine_per_layer(ta, view.focus, tb, pos_b)
     la, lb = ta.pieces[view.focus].display, tb.pieces[pos_b].display
-    summary = (f"Comparing A's token {md_code(la)} (#{view.focus}) with B's {md_code(lb)} (#{pos_b}): {why}. "
-               f"Cosine similarity after the embedding {cos[0]:.2f}, after the last layer {cos[-1]:.2f}.")
+    summary = W("comparing", a=md_code(la), pa=view.focus, b=md_code(lb), pb=pos_b, why=why, first=cos[0],
+                last=cos[-1])
     if compare_viz.same_prefix(ta, view.focus, tb, pos_b):
-        summary += (" The prompts are identical up to this token, and attention only looks back, so its vector "
-                    "is exactly the same in both: pick a later token (click a chip) to see the contexts differ.")
+        summary += W("identical")
     return view, {
         "compare-attention": compare_viz.compare_attention_figure(ta, tb, c.layer, c.head,
                                                                   exclude_first=c.exclude_first),
@@ -116,10 +156,10 @@ def parse_positions(text, T: int) -> list[int]:
     if text is None:
         return []
     if not isinstance(text, str):
-        raise ValueError("token positions must be text such as 1, 4 or 2-5")
+        raise ValueError(W("positions_not_text"))
     if len(text) > 1000:
-        raise ValueError("the list of token positions is too long")
-    example = f"write token positions like 1, 4, a range like 2-5, or last (this prompt has 0..{T - 1})"
+        raise ValueError(W("positions_too_long"))
+    example = W("positions_example", last=T - 1)
     out: list[int] = []
     for item in _POS_SPLIT.split(text.replace("－", "-").strip()):
         if not item:
@@ -130,20 +170,20 @@ def parse_positions(text, T: int) -> list[int]:
             continue
         m = re.fullmatch(r"(\d{1,6})(?:-(\d{1,6}))?", s)
         if not m:
-            raise ValueError(f"cannot read token position {item!r}: {example}")
+            raise ValueError(W("cannot_read", item=item, example=example))
         a = int(m[1])
         b = int(m[2]) if m[2] else a
         if a > b:
-            raise ValueError(f"the range {item!r} runs backwards: {example}")
+            raise ValueError(W("backwards", item=item, example=example))
         bad = [p for p in (a, b) if p >= T]
         if bad:
-            raise ValueError(f"token position {bad[0]} is past the end: {example}")
+            raise ValueError(W("past_end", p=bad[0], example=example))
         out.extend(range(a, b + 1))
         if len(out) > 1000:
             break
     out = list(dict.fromkeys(out))
     if len(out) > path_viz.MAX_PATHS:
-        raise ValueError(f"{len(out)} positions listed; at most {path_viz.MAX_PATHS} paths fit in one picture")
+        raise ValueError(W("too_many_paths", n=len(out), most=path_viz.MAX_PATHS))
     return out
 
 

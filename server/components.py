@@ -43,8 +43,9 @@ def template_json() -> str:
     return to_json_plotly(template)
 
 
-def plot_panel(elem_id: str, figure: go.Figure | None = None, hint: str = "", **kw) -> gr.HTML:
-    """A persistent Plotly figure. `hint` is shown while the panel is empty (what fills it)."""
+def plot_panel(elem_id: str, figure: go.Figure | None = None, hint: str | dict = "", **kw) -> gr.HTML:
+    """A persistent Plotly figure. `hint` ({"en": ..., "zh": ...} or one text) is shown while the
+    panel is empty (what fills it)."""
     return gr.HTML(figure_value(figure), html_template=PLOT_TEMPLATE, elem_id=elem_id,
                    elem_classes=["gg-plot-panel"], js_on_load="GG.mountPlot(element, props, watch);",
                    hint=hint, **kw)
@@ -73,7 +74,8 @@ def pick_line(elem_id: str) -> gr.HTML:
 def output_value(elem_id: str, value):
     """A handler's output as its component takes it: figures for plot panels become JSON."""
     if value is COMPUTING:
-        return COMPUTING_VALUE if elem_id != "neighbours" else '<p class="gg-computing">computing…</p>'
+        return COMPUTING_VALUE if elem_id != "neighbours" else ('<p class="gg-computing"><span class="gg-en">computing…</span>'
+                                                                    '<span class="gg-zh">计算中…</span></p>')
     if isinstance(value, go.Figure):
         return figure_value(value)
     if isinstance(value, dict) and elem_id == "distribution":

@@ -12,7 +12,20 @@ from typing import Any, Mapping
 
 from model.sampling import SamplingParams, check_params
 
+from viz.words import table
+
 from .i18n import lang_code
+
+# A control's name ("temperature", "top-k", ...) stays as the page's label spells it in both languages.
+SAY = table("server.controls", {
+    "number": ("{what} must be a number, got {x}", "{what} 必须是数字，收到的是 {x}"),
+    "finite": ("{what} must be a finite number, got {x}", "{what} 必须是有限的数字，收到的是 {x}"),
+    "whole": ("{what} must be a whole number in {lo}..{hi}, got {x}", "{what} 必须是 {lo}..{hi} 之间的整数，收到的是 {x}"),
+    "name:layer": ("layer", "层"), "name:head": ("head", "注意力头"), "name:temperature": ("temperature", "温度"),
+    "name:seed": ("seed", "随机种子"), "name:token position": ("token position", "词元位置"),
+    "name:number of tokens": ("number of tokens", "词元个数"), "name:B's token position": ("B's token position", "B 的词元位置"),
+    "sampling": ("{detail}", "采样设置无效（温度 0–2，top-k ≥ 0，top-p 在 (0, 1] 之间，随机种子为非负整数）：{detail}"),
+})
 
 
 def _control(default, elem_id: str):
@@ -43,7 +56,10 @@ class Controls:
         top_k = whole_number(raw["top_k"], "top-k", 0, c.vocab_size)
         temperature, top_p = number(raw["temperature"], "temperature"), number(raw["top_p"], "top-p")
         seed = whole_number(raw["seed"], "seed", 0, 2**63 - 1)
-        check_params(temperature, top_k, top_p, seed, vocab_size=c.vocab_size)
+        try:
+            check_params(temperature, top_k, top_p, seed, vocab_size=c.vocab_size)
+        except ValueError as e:
+            raise ValueError(SAY("sampling", detail=str(e))) from None
         return cls(layer=whole_number(raw["layer"], "layer", 0, c.n_layer - 1),
                    head=whole_number(raw["head"], "head", 0, c.n_head - 1),
                    exclude_first=bool(raw["exclude_first"]), log_scale=bool(raw["log_scale"]),
@@ -62,13 +78,17 @@ class Controls:
 CONTROL_IDS = tuple(f.metadata["elem_id"] for f in fields(Controls))
 
 
+def _name(what: str) -> str:
+    return SAY("name:" + what) if "name:" + what in SAY.entries else what
+
+
 def number(x, what: str) -> float:
     try:
         v = float(x)
     except (TypeError, ValueError):
-        raise ValueError(f"{what} must be a number, got {x!r}") from None
+        raise ValueError(SAY("number", what=_name(what), x=repr(x))) from None
     if not math.isfinite(v):
-        raise ValueError(f"{what} must be a finite number, got {x!r}")
+        raise ValueError(SAY("finite", what=_name(what), x=repr(x)))
     return v
 
 
@@ -76,5 +96,5 @@ def whole_number(x, what: str, lo: int, hi: int) -> int:
     # Exact integers are checked as integers: going through float would round 2**63 - 1 up.
     v = x if isinstance(x, int) and not isinstance(x, bool) else number(x, what)
     if v != int(v) or not lo <= v <= hi:
-        raise ValueError(f"{what} must be a whole number in {lo}..{hi}, got {x!r}")
+        raise ValueError(SAY("whole", what=_name(what), lo=lo, hi=hi, x=repr(x)))
     return int(v)

@@ -9,16 +9,47 @@ import html
 import itertools
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Iterator
 
 from model import LanguageModel
 
+from viz.words import table
+
 from . import layer_data, render
 from .controls import Controls, whole_number
-from .state import View, first_view, make_view, with_focus
+from .state import MAX_LENS_POSITIONS, View, first_view, make_view, with_focus, with_lens_choice
 
 log = logging.getLogger("glassgpt")
+
+# What the page tells a person (notices and refusals), in the request's language (viz/words.py).
+SAY = table("server.notices", {
+    "not_text": ("the prompt must be text", "提示词必须是文本"),
+    "empty": ("The prompt is empty: type some text, then press Run.", "提示词是空的：请输入一些文字，然后按“运行”。"),
+    "too_many_chars": ("The prompt has {n:,} characters; the limit is {limit:,} characters ({tokens} tokens). "
+                       "Shorten it and run again.",
+                       "提示词有 {n:,} 个字符，上限是 {limit:,} 个字符（{tokens} 个词元）。请缩短后再运行。"),
+    "nothing_left": ("Nothing is left to run: the model's vocabulary has no bytes for {chars}. Type some other text.",
+                     "没有可以运行的内容：模型的词表里没有 {chars} 的字节。请输入别的文字。"),
+    "too_many_tokens": ("The prompt is {n} tokens long; the limit is {limit}. Nothing was cut: shorten it and run again.",
+                        "提示词有 {n} 个词元，上限是 {limit}。没有做任何截断：请缩短后再运行。"),
+    "dropped": ("The model's vocabulary has no bytes for these characters, so they were left out: {chars}",
+                "模型的词表里没有这些字符的字节，所以它们被略去了：{chars}"),
+    "session_lost": ("The server no longer holds this page's session (it was idle for a long time, pushed out by many "
+                     "other sessions, or the app restarted), so the page now shows the starting prompt again. "
+                     "Press Run to see your prompt.",
+                     "服务器上已经没有这个页面的会话了（闲置太久、被许多其他会话挤掉，或者应用重启了），"
+                     "所以页面现在重新显示初始的提示词。按“运行”即可看到你的提示词。"),
+    "layers_list": ("layers must be a list of layer numbers", "layers 必须是层号的列表"),
+    "context_full": ("This session's text has reached the limit of {limit} tokens; run a shorter prompt to start again.",
+                     "本次会话的文本已达到 {limit} 个词元的上限；请运行一个更短的提示词重新开始。"),
+    "ended": ("The model already ended its answer (end-of-sequence token). Run a new prompt to continue.",
+              "模型已经结束了它的回答（序列结束词元）。请运行一个新的提示词再继续。"),
+    "stopped_eos": ("Stopped: the model produced its end-of-sequence token.", "已停止：模型生成了序列结束词元。"),
+    "failed": ("Something went wrong inside the app ({kind}); nothing was changed and the page still works. "
+               "Please try again.", "应用内部出了问题（{kind}）；什么都没有改变，页面仍然可以使用。请再试一次。"),
+    "dismiss": ("Dismiss this message", "关闭这条消息"),
+})
 
 
 @dataclass(frozen=True)
@@ -50,11 +81,22 @@ class Context:
     def __post_init__(self):
         self.labels = render.make_labels(self.lm)
         self.static = render.static_group(self.lm)
-        self.initial = make_view(self.lm, self.lm.trace(self.default_prompt))
+        # Timings of the starting prompt were measured at server start, not for anyone's press of
+        # Run: the KV table asks the user to run instead of showing them.
+        self.initial = make_view(self.lm, replace(self.lm.trace(self.default_prompt), timings={}))
 
     def vocabulary_labels(self) -> list[str]:
         """Every token's label, in id order (the page's sampler may pick any of them)."""
         return [self.labels(i) for i in range(self.lm.cfg.vocab_size)]
+
+
+class Refusal(ValueError):
+    """A refused request whose message goes to #notice, with the panels that must say so too
+    (e.g. the token count of a prompt that was too long)."""
+
+    def __init__(self, message: str, outputs: dict):
+        super().__init__(message)
+        self.outputs = outputs
 
 
 _NOTICES = itertools.count(1)
@@ -66,26 +108,26 @@ def notice_html(message: str, kind: str = "error") -> str:
     if not message:
         return ""
     return (f'<div class="gg-notice gg-{kind}" role="status" data-n="{next(_NOTICES)}">{html.escape(message)}'
-            f'<button class="gg-notice-close" aria-label="Dismiss this message" title="Dismiss"></button></div>')
+            f'<button class="gg-notice-close" aria-label="{SAY("dismiss")}" title="{SAY("dismiss")}"></button></div>')
 
 
 # ---- prompt ----------------------------------------------------------------------------------
 def check_prompt(ctx: Context, prompt, chat: bool = False) -> list[int]:
     if not isinstance(prompt, str):
-        raise ValueError("the prompt must be text")
+        raise ValueError(SAY("not_text"))
     if not prompt.strip():
-        raise ValueError("The prompt is empty: type some text, then press Run.")
+        raise ValueError(SAY("empty"))
     if len(prompt) > ctx.limits.max_prompt_chars:
-        raise ValueError(f"The prompt has {len(prompt):,} characters; the limit is {ctx.limits.max_prompt_chars:,} "
-                         f"characters ({ctx.limits.max_prompt_tokens} tokens). Shorten it and run again.")
+        raise Refusal(SAY("too_many_chars", n=len(prompt), limit=ctx.limits.max_prompt_chars,
+                          tokens=ctx.limits.max_prompt_tokens),
+                      {"token-count": render.refused_count_text(None, ctx.limits.max_prompt_tokens, len(prompt))})
     ids = ctx.lm.tokenizer.encode_chat(prompt) if chat else ctx.lm.tokenize(prompt)
     if not ids:      # every character was one the vocabulary has no bytes for
         dropped = ctx.lm.tokenizer.dropped_chars(prompt)
-        raise ValueError("Nothing is left to run: the model's vocabulary has no bytes for "
-                         + ", ".join(f"U+{ord(ch):04X}" for ch in dropped[:10]) + ". Type some other text.")
+        raise ValueError(SAY("nothing_left", chars=", ".join(f"U+{ord(ch):04X}" for ch in dropped[:10])))
     if len(ids) > ctx.limits.max_prompt_tokens:
-        raise ValueError(f"The prompt is {len(ids)} tokens long; the limit is {ctx.limits.max_prompt_tokens}. "
-                         f"Nothing was cut: shorten it and run again.")
+        raise Refusal(SAY("too_many_tokens", n=len(ids), limit=ctx.limits.max_prompt_tokens),
+                      {"token-count": render.refused_count_text(len(ids), ctx.limits.max_prompt_tokens)})
     return ids
 
 
@@ -136,14 +178,11 @@ def run_in_steps(ctx: Context, view: View | None, c: Controls, prompt: str, chat
     out["notice"] = ""
     dropped = ctx.lm.tokenizer.dropped_chars(prompt)
     if dropped:   # never lose text silently
-        out["notice"] = notice_html("The model's vocabulary has no bytes for these characters, so they were left out: "
-                                    + ", ".join(f"U+{ord(ch):04X}" for ch in dropped[:10]), "info")
+        out["notice"] = notice_html(SAY("dropped", chars=", ".join(f"U+{ord(ch):04X}" for ch in dropped[:10])), "info")
     yield new, out
 
 
-SESSION_LOST = ("The server no longer holds this page's session (it was idle for a long time, pushed out by many "
-                "other sessions, or the app restarted), so the page now shows the starting prompt again. "
-                "Press Run to see your prompt.")
+SESSION_LOST = SAY.both("session_lost")[0]
 
 
 def on_session_lost(ctx: Context, c: Controls) -> tuple[View, dict]:
@@ -152,12 +191,21 @@ def on_session_lost(ctx: Context, c: Controls) -> tuple[View, dict]:
     view = initial_view(ctx)
     out = everything(ctx, view, c)
     out.update(dict.fromkeys(WHAT_IF_IDS))
-    out["notice"] = notice_html(SESSION_LOST, "info")
+    out["notice"] = notice_html(SAY("session_lost"), "info")
     return view, out
 
 
 def initial_view(ctx: Context) -> View:
     return ctx.initial
+
+
+def on_language(ctx: Context, view: View | None, c: Controls) -> tuple[View, dict]:
+    """The language changed: every figure again in the new one (the caller speaks it). The what-if
+    panels go back to their hints, in the new language: press their button again to redraw them."""
+    view = view or initial_view(ctx)
+    out = everything(ctx, view, c, layer_budget=0)
+    out.update(dict.fromkeys(WHAT_IF_IDS))
+    return view, out
 
 
 # ---- focus, layer, head, view options ----------------------------------------------------------
@@ -166,6 +214,16 @@ def on_focus(ctx: Context, view: View, c: Controls, position) -> tuple[View, dic
     out = render.focus_group(ctx.lm, new, c, ctx.labels)
     out.update(render.layer_group(new, c, budget=0))          # the other layers follow while the page is idle
     out["token-count"] = render.token_count_text(new, ctx.limits.max_prompt_tokens)
+    out["notice"] = ""
+    return new, out
+
+
+def on_lens_positions(ctx: Context, view: View, c: Controls, text) -> tuple[View, dict]:
+    """The reader chose the logit lens's positions ("0-5, 9, last"; empty: the last ones)."""
+    from .beyond import parse_positions      # beyond imports this module
+    positions = parse_positions(text, view.T, limit=MAX_LENS_POSITIONS)
+    new = with_lens_choice(ctx.lm, view, positions)
+    out = {k: v for k, v in render.lens_group(ctx.lm, new, c, ctx.labels).items() if k.startswith("logit-lens")}
     out["notice"] = ""
     return new, out
 
@@ -187,7 +245,7 @@ def on_need_layer(ctx: Context, view: View, c: Controls, layer, head, layers=Non
     head = whole_number(head, "head", 0, ctx.lm.cfg.n_head - 1)
     if layers is not None:
         if not isinstance(layers, list) or len(layers) > n:
-            raise ValueError("layers must be a list of layer numbers")
+            raise ValueError(SAY("layers_list"))
         layers = [whole_number(l, "layer", 0, n - 1) for l in layers]
     data = layer_data.layer_data(view, c.with_(layer=layer, head=head), layers=layers)
     return view, {"layer-data": data}
@@ -207,8 +265,7 @@ def on_embed_dims(ctx: Context, view: View, c: Controls) -> tuple[View, dict]:
 def _room_for(ctx: Context, view: View, n: int) -> int:
     room = min(ctx.limits.max_context, ctx.lm.cfg.n_ctx) - view.T
     if room <= 0:
-        raise ValueError(f"This session's text has reached the limit of {ctx.limits.max_context} tokens; "
-                         f"run a shorter prompt to start again.")
+        raise ValueError(SAY("context_full", limit=ctx.limits.max_context))
     return min(n, room)
 
 
@@ -221,7 +278,7 @@ def _after_generation(ctx: Context, view: View, c: Controls, trace) -> tuple[Vie
 def on_next_token(ctx: Context, view: View, c: Controls) -> tuple[View, dict]:
     _room_for(ctx, view, 1)
     if view.trace.T > view.trace.n_prompt and view.trace.token_ids[-1] in ctx.lm.tokenizer.eos_ids:
-        raise ValueError("The model already ended its answer (end-of-sequence token). Run a new prompt to continue.")
+        raise ValueError(SAY("ended"))
     token = ctx.lm.next_token(view.trace, c.sampling)
     return _after_generation(ctx, view, c, ctx.lm.step(view.trace, token))
 
@@ -251,4 +308,4 @@ def on_generate(ctx: Context, view: View, c: Controls, n) -> Iterator[tuple[View
         yield new, out
     last = new.trace.token_ids[-1] if new.T > new.trace.n_prompt else None
     if last is not None and last in ctx.lm.tokenizer.eos_ids:
-        yield new, {"notice": notice_html("Stopped: the model produced its end-of-sequence token.", "info")}
+        yield new, {"notice": notice_html(SAY("stopped_eos"), "info")}

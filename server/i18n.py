@@ -11,7 +11,7 @@ EXPLAINED_PANELS = ("tokens", "embeddings", "layers", "attention", "mlp", "logit
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 
 HEADINGS = {
-    "tokens": {"en": "1 · Tokens", "zh": "1 · 词元（Token）"},
+    "tokens": {"en": "1 · Tokens", "zh": "1 · 词元"},
     "embeddings": {"en": "2 · Embeddings", "zh": "2 · 嵌入向量"},
     "layers": {"en": "3 · Layers: the residual stream", "zh": "3 · 逐层：残差流"},
     "attention": {"en": "4 · Attention", "zh": "4 · 注意力"},

@@ -168,7 +168,7 @@ def window(n_layer: int, center: int):
 
 def version(view: View, c: Controls) -> str:
     """Which figures a response's patches belong to: the page merges responses of one version."""
-    key = (view.trace.token_ids, view.trace.n_prompt, view.focus, c.exclude_first, c.log_scale, c.mlp_all)
+    key = (view.trace.token_ids, view.trace.n_prompt, view.focus, c.exclude_first, c.log_scale, c.mlp_all, c.lang)
     return hashlib.blake2b(repr(key).encode(), digest_size=8).hexdigest()
 
 

@@ -64,7 +64,7 @@ class Sections:
             with gr.Column(scale=3):
                 prompt = gr.Textbox(value=ctx.default_prompt, label=strings.label("prompt"), lines=2, max_lines=8, elem_id="prompt",
                                     placeholder=strings.PLACEHOLDERS["prompt"]["en"])
-                gr.Examples(EXAMPLES, inputs=[prompt], label="Examples")
+                gr.Examples(EXAMPLES, inputs=[prompt], label=strings.label("examples"), elem_id="examples")
             with gr.Column(scale=1, min_width=200):
                 gr.Button(strings.button("run"), variant="primary", elem_id="run")
                 gr.Checkbox(False, label=strings.label("chat"), elem_id="chat",
@@ -72,6 +72,7 @@ class Sections:
                 gr.HTML(init["token-count"], elem_id="token-count")
         gr.HTML(init["tokens"], elem_id="tokens", js_on_load=CHIP_CLICK_JS)
         self.explain("tokens")
+        gr.HTML(ctx.static["language-note"], elem_id="language-note")
 
     def embeddings(self):
         self.heading("embeddings")
@@ -116,11 +117,10 @@ class Sections:
             layer_panel("attention-detail")
             self.plot("attention-all")
         self.explain("attention")
-        with gr.Accordion("How attention works: a worked example, and which heads share keys and values",
-                          open=False, elem_id="attention-basics"):
+        with gr.Accordion(strings.label("attention-basics"), open=False, elem_id="attention-basics"):
             with gr.Row():
                 self.worked = gr.HTML(worked_example(LANG0), elem_id="worked-example")
-                plot_panel("gqa", gqa_figure(self.cfg))
+                plot_panel("gqa", gqa_figure(self.cfg))       # redrawn in the page's language by the switch
 
     def mlp(self):
         self.heading("mlp")
@@ -133,6 +133,9 @@ class Sections:
 
     def logit_lens(self):
         self.heading("logit_lens")
+        with gr.Row():
+            gr.Textbox("", label=strings.label("lens-positions"), elem_id="lens-positions", scale=3)
+            gr.Button(strings.button("lens-show"), elem_id="lens-show", scale=0, min_width=160)
         with gr.Row():
             self.plot("logit-lens")
             self.plot("logit-lens-focus")
@@ -170,9 +173,7 @@ class Sections:
         with gr.Row(elem_classes=["gg-export"]):
             gr.Button(strings.button("export"), elem_id="export", scale=0, min_width=260)
             gr.File(label=strings.label("session-file"), elem_id="session-file", interactive=False, scale=1, height=90)
-            gr.Markdown("Every figure has a camera button (top right) that saves it as PNG. The address bar "
-                        "always holds this view (prompt, settings, layer, head, focus token): copy it to share.",
-                        elem_id="share-note")
+            gr.Markdown(strings.text("share-note"), elem_id="share-note")
 
     def model_card(self):
         self.heading("model_card")
@@ -188,7 +189,7 @@ class Sections:
             gr.Textbox(label=strings.label("ablate-neurons"), elem_id="ablate-neurons")
             gr.Button(strings.button("ablate"), elem_id="ablate", scale=0, min_width=200)
         gr.Markdown("", elem_id="ablation-summary")
-        hint = "Press “Switch off and compare” to see the prediction with those parts switched off."
+        hint = strings.HINTS["ablation"]
         with gr.Row():
             plot_panel("ablation", hint=hint)
             plot_panel("ablation-lens", hint=hint)
@@ -201,7 +202,7 @@ class Sections:
                        elem_id="prompt-b")
             gr.Button(strings.button("compare"), elem_id="compare", scale=0, min_width=160)
         gr.Markdown("", elem_id="compare-summary")
-        hint = "Press Compare to see prompt B beside the current prompt at the same layer and head."
+        hint = strings.HINTS["compare"]
         with gr.Row():
             plot_panel("compare-attention", hint=hint)
             plot_panel("compare-cosine", hint=hint)
@@ -217,7 +218,7 @@ class Sections:
             gr.Checkbox(False, label=strings.label("path-include-first"), elem_id="path-include-first")
             gr.Checkbox(True, label=strings.label("path-direction"), elem_id="path-direction")
             gr.Button(strings.button("draw-path"), elem_id="draw-path", scale=0, min_width=160)
-        plot_panel("residual-path", hint="Press “Draw paths” to follow the chosen tokens through the layers.")
+        plot_panel("residual-path", hint=strings.HINTS["residual-path"])
         self.explain("residual_path")
 
     def all(self):

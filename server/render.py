@@ -13,6 +13,7 @@ from functools import lru_cache
 
 from model import LanguageModel
 from model.tokenizer import split_incomplete_utf8
+from viz import language_note as note
 from viz import attention, distribution as dist_viz, embeddings, kv_cache, logit_lens, mlp, model_card, positions, tokens
 
 from . import layer_data
@@ -48,6 +49,17 @@ def token_count_text(view: View, max_tokens: int, tr=None) -> str:
     zh = (f"<b>提示词 {tr.n_prompt} 个词元</b>" + (f" + 生成 {generated} 个" if generated else "")
           + f" · 上限 {max_tokens} · 焦点：位置 {view.focus}")
     return f'<span class="gg-en">{en}</span><span class="gg-zh">{zh}</span>'
+
+
+def refused_count_text(n_tokens: int | None, max_tokens: int, n_chars: int | None = None) -> str:
+    """The count line for a prompt that was refused: how long it was, against the limit."""
+    if n_tokens is None:
+        en = f"<b>not run: {n_chars:,} characters</b> · limit {max_tokens} tokens"
+        zh = f"<b>未运行：{n_chars:,} 个字符</b> · 上限 {max_tokens} 个词元"
+    else:
+        en = f"<b>not run: {n_tokens:,} tokens</b> · limit {max_tokens}"
+        zh = f"<b>未运行：{n_tokens:,} 个词元</b> · 上限 {max_tokens}"
+    return f'<span class="gg-en gg-refused">{en}</span><span class="gg-zh gg-refused">{zh}</span>'
 
 
 def prompt_group(lm: LanguageModel, view: View, opts: Controls, labels) -> dict:
@@ -106,6 +118,14 @@ def md_code(text: str) -> str:
     return f"{ticks} {text} {ticks}"
 
 
+STATIC_FIGURE_IDS = ("params-figure", "gqa")
+
+
+def static_figures(lm: LanguageModel) -> list:
+    """The figures that never change but for their language, in the order of STATIC_FIGURE_IDS."""
+    return [model_card.parameter_figure(lm.parameter_counts(), lm.cfg), attention.gqa_figure(lm.cfg)]
+
+
 def static_group(lm: LanguageModel) -> dict:
     counts = lm.parameter_counts()
     return {
@@ -113,4 +133,11 @@ def static_group(lm: LanguageModel) -> dict:
         "params-figure": model_card.parameter_figure(counts, lm.cfg),
         "position-note": embeddings.position_note(lm.cfg),
         "mlp-flow": mlp.mlp_flow_html(lm.cfg),
+        "language-note": language_note(lm),
     }
+
+
+def language_note(lm: LanguageModel) -> str:
+    """What Chinese costs this model, measured on one sentence in both languages (viz/language_note.py)."""
+    costs = {lang: note.sentence_cost(lm.trace(text), lang) for lang, text in note.SAMPLES.items()}
+    return note.language_note_html(costs["en"], costs["zh"])

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from model.sampling import distribution, records
+from viz.words import language, table
 
 from . import handlers
 from .controls import Controls
@@ -21,6 +22,10 @@ from .state import View
 
 URL_KEYS = ("prompt", "chat", "t", "k", "p", "seed", "layer", "head", "focus")
 
+
+SAY = table("server.share", {
+    "ignored": ("Some link settings were not valid and were ignored: {problems}", "链接里有些设置无效，已被忽略：{problems}"),
+})
 
 def session_record(ctx: Context, view: View, c: Controls) -> dict:
     """Everything the panels showed, as plain JSON-ready data."""
@@ -90,7 +95,8 @@ def on_open_link(ctx: Context, view: View, params: dict) -> tuple[View, dict, di
     cfg = ctx.lm.cfg
     settings, problems = settings_from_query(params, cfg.n_layer, cfg.n_head)
     link_ids = {"layer": "layer", "head": "head", "t": "temperature", "k": "top-k", "p": "top-p", "seed": "seed"}
-    c = Controls.from_page(ctx.lm, {elem_id: settings[key] for key, elem_id in link_ids.items() if key in settings})
+    c = Controls.from_page(ctx.lm, {"language": language()}
+                           | {elem_id: settings[key] for key, elem_id in link_ids.items() if key in settings})
     text = settings.get("prompt", ctx.default_prompt)
     view, out = handlers.on_run(ctx, view, c, text, settings["chat"])
     if "focus" in settings:
@@ -101,6 +107,6 @@ def on_open_link(ctx: Context, view: View, params: dict) -> tuple[View, dict, di
             problems.append(f"focus={settings['focus']}")
     out.update(layer=c.layer, head=c.head)
     if problems:
-        out["notice"] = notice_html("Some link settings were not valid and were ignored: " + ", ".join(problems), "info")
+        out["notice"] = notice_html(SAY("ignored", problems=", ".join(problems)), "info")
     values = {"prompt": text, "chat": settings["chat"], "t": c.temperature, "k": c.top_k, "p": c.top_p, "seed": c.seed}
     return view, out, values

@@ -37,6 +37,29 @@ LABELS: dict[str, dict[str, str]] = {
                        "zh": "词元位置（例如 1, 3-4, last；留空：焦点和最后一个）"},
     "path-include-first": {"en": "Include position 0 (the attention sink)", "zh": "包括位置 0（注意力汇点）"},
     "path-direction": {"en": "Direction only (unit length)", "zh": "只看方向（单位长度）"},
+    "examples": {"en": "Examples", "zh": "示例"},
+    "lens-positions": {"en": "Positions in the grid (e.g. 0-5, 9, last; empty: the last 12 and the focus)",
+                       "zh": "网格里的位置（例如 0-5, 9, last；留空：最后 12 个和焦点）"},
+    "attention-basics": {"en": "How attention works: a worked example, and which heads share keys and values",
+                         "zh": "注意力如何工作：一个算好的例子，以及哪些注意力头共享键和值"},
+}
+
+# Markdown blocks whose whole text follows the language.
+TEXTS: dict[str, dict[str, str]] = {
+    "share-note": {"en": "Every figure has a camera button (top right) that saves it as PNG. The address bar "
+                         "always holds this view (prompt, settings, layer, head, focus token): copy it to share.",
+                   "zh": "每张图右上角都有一个相机按钮，可以把图保存为 PNG。地址栏始终记录着当前的视图"
+                         "（提示词、设置、层、注意力头、焦点词元）：复制它就能分享。"},
+}
+
+# What an empty panel says fills it (assets/plots.js shows the page's language).
+HINTS: dict[str, dict[str, str]] = {
+    "ablation": {"en": "Press “Switch off and compare” to see the prediction with those parts switched off.",
+                 "zh": "按“关掉并比较”，看看关掉这些部分之后的预测。"},
+    "compare": {"en": "Press Compare to see prompt B beside the current prompt at the same layer and head.",
+                "zh": "按“比较”，在同一层、同一个注意力头上把提示词 B 和当前的提示词并排比较。"},
+    "residual-path": {"en": "Press “Draw paths” to follow the chosen tokens through the layers.",
+                      "zh": "按“画出路径”，跟随所选的词元穿过各层。"},
 }
 
 BUTTONS: dict[str, dict[str, str]] = {
@@ -50,6 +73,7 @@ BUTTONS: dict[str, dict[str, str]] = {
     "ablate": {"en": "Switch off and compare", "zh": "关掉并比较"},
     "compare": {"en": "Compare", "zh": "比较"},
     "draw-path": {"en": "Draw paths", "zh": "画出路径"},
+    "lens-show": {"en": "Show these positions", "zh": "显示这些位置"},
 }
 
 PLACEHOLDERS: dict[str, dict[str, str]] = {
@@ -84,9 +108,13 @@ def button(elem_id: str, lang: str = "en") -> str:
     return BUTTONS[elem_id][lang]
 
 
+def text(elem_id: str, lang: str = "en") -> str:
+    return TEXTS[elem_id][lang]
+
+
 def ids() -> list[str]:
     """Every element the language switch updates, in the order of `updates`."""
-    return list(LABELS) + list(BUTTONS)
+    return list(LABELS) + list(BUTTONS) + list(TEXTS)
 
 
 def updates(lang: str, present: set[str]) -> list:
@@ -102,4 +130,7 @@ def updates(lang: str, present: set[str]) -> list:
     for elem_id in BUTTONS:
         if elem_id in present:
             out.append(gr.update(value=BUTTONS[elem_id][lang]))
+    for elem_id in TEXTS:
+        if elem_id in present:
+            out.append(gr.update(value=TEXTS[elem_id][lang]))
     return out

@@ -3,9 +3,11 @@ recording the ablated run, exact restoration, and the panels built from it."""
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
+from zh_text import stray_in_figure, stray_latin
 
 from model.ablation import Ablation, parse_ablation, parse_heads, parse_neurons
 from model.sampling import SamplingParams, distribution
@@ -13,6 +15,7 @@ from server import beyond
 from server.handlers import Context, Controls, Limits
 from server.state import make_view
 from viz import ablation as ablation_viz
+from viz.words import speaking
 
 PROMPT = "The capital of France is"
 
@@ -192,3 +195,57 @@ def test_hostile_token_text_is_escaped(lm):
         assert "<script" not in text and "<img" not in text and "<b>x" not in text
     summary = beyond.ablation_summary(Ablation(heads={(0, 0)}), d.probs, d.probs, hostile, lm.cfg)
     assert "`" in summary and "0.000 bits" in summary
+
+
+# ---- in Chinese (the tiny random model: any model's figures must speak the page's language) ----------
+SCIENTIFIC = re.compile(r"\d(?:\.\d+)?e[-+]\d+")           # 1.94e-06 is a number, not a word
+
+
+def _code_free(md: str) -> str:
+    """Markdown without its code spans (token text and what was typed stay as they are)."""
+    return re.sub(r"``.*?``|`[^`]*`", " ", md)
+
+
+def _token_words(*traces) -> set[str]:
+    return {w for t in traces for p in t.pieces for w in re.findall(r"[A-Za-z]+", p.label)}
+
+
+def _texts_of(fig) -> list[str]:
+    """Every text trace and annotation sizes a reader sees: value labels, annotations."""
+    d = fig.to_plotly_json()
+    sizes = [(t.get("textfont") or {}).get("size") for t in d["data"] if t.get("text") is not None]
+    sizes += [(a.get("font") or {}).get("size") for a in d["layout"].get("annotations", ())]
+    return sizes
+
+
+def test_the_panels_and_summary_in_chinese(tiny_lm):
+    cfg = tiny_lm.cfg
+    tr = tiny_lm.trace(PROMPT)
+    abl = parse_ablation("0.*, 1.2", "1:5", cfg)
+    after = tiny_lm.trace(PROMPT, ablate=abl)
+    d0, d1 = (distribution(t.logits[-1], SamplingParams()) for t in (tr, after))
+    number = lambda i: f"#{i}"                                             # noqa: E731 (no vocabulary words)
+    last = tr.T - 1
+    lens0 = tiny_lm.logit_lens(tr, [last])
+    lens1 = tiny_lm.logit_lens(after, [last], targets=[int(lens0.target_ids[0])])
+    allowed = _token_words(tr)
+    with speaking("zh"):
+        what = ablation_viz.describe(abl, cfg)
+        fig = ablation_viz.ablation_figure(d0, d1, number, what=what)
+        lens_fig = ablation_viz.ablation_lens_figure(lens0, lens1, tr, number, ablation=abl)
+        summary = beyond.ablation_summary(abl, d0.probs, d1.probs, number, cfg)
+        ctx = Context(tiny_lm, Limits(max_prompt_tokens=64, max_new_tokens=8, max_context=80))
+        with pytest.raises(ValueError) as refused:
+            beyond.on_ablate(ctx, make_view(tiny_lm, tr), Controls(), "", " ")
+    assert what == "注意力头 0.*, 1.2；神经元 1:5"
+    assert ablation_viz.describe(abl, cfg) == abl.describe(cfg=cfg)         # English: the model's own words
+    for f in (fig, lens_fig):
+        assert stray_in_figure(f, allowed) == {}
+        hovers = [h for t in f.data for h in (t.hovertext or ())]
+        assert hovers and all(stray_latin(SCIENTIFIC.sub(" ", h), allowed) == [] for h in hovers)
+        assert all(s is not None and s >= 10 for s in _texts_of(f))          # no tiny labels
+    assert fig.layout.uniformtext.minsize >= 10 and all(t.constraintext == "none" for t in fig.data)
+    assert "嵌入" in lens_fig.layout.xaxis.ticktext[0]
+    assert "比特" in fig.layout.title.text and "关掉" in fig.layout.title.text
+    assert stray_latin(SCIENTIFIC.sub(" ", _code_free(summary))) == [] and "百分点" in summary and "`" in summary
+    assert stray_latin(str(refused.value)) == [] and "注意力头" in str(refused.value)

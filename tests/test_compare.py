@@ -3,16 +3,19 @@ two predictions, and the focus token's residual stream in both contexts."""
 from __future__ import annotations
 
 import json
+import re
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from zh_text import stray_in_figure, stray_latin
 
 from model.sampling import softmax
 from server import beyond
 from server.handlers import Context, Controls, Limits
 from server.state import make_view, with_focus
 from viz import compare
+from viz.words import speaking
 
 A, B = "The bank of the river", "The bank raised rates"
 HOSTILE = "<img src=x onerror=alert(1)>"
@@ -131,3 +134,42 @@ def test_focus_b_can_be_chosen_and_is_checked(ctx, view):
     assert "B #1" in out["compare-cosine"].layout.title.text
     with pytest.raises(ValueError, match="B's token position"):
         beyond.on_compare(ctx, view, Controls(), B, focus_b=99)
+
+
+# ---- in Chinese (the tiny random model) ---------------------------------------------------------------
+def test_match_position_says_why_in_chinese():
+    a = _ids(10, 11, 12, 13, 14)
+    with speaking("zh"):
+        whys = [compare.match_position(a, 1, _ids(10, 11, 99))[1], compare.match_position(a, 1, _ids(7, 8, 11, 9))[1],
+                compare.match_position(a, 2, _ids(7, 8, 9))[1], compare.match_position(a, 4, _ids(7, 8))[1]]
+    assert len(set(whys)) == 4
+    for why in whys:
+        assert stray_latin(why) == [] and "词元" in why
+
+
+def test_every_figure_and_the_summary_in_chinese(tiny_lm):
+    ta, tb = tiny_lm.trace(A), tiny_lm.trace(B)
+    allowed = {w for t in (ta, tb) for p in t.pieces for w in re.findall(r"[A-Za-z]+", p.label)}
+    allowed |= set(re.findall(r"[A-Za-z]+", A + " " + B))                   # the prompts in titles and legends
+    number = lambda i: f"#{i}"                                             # noqa: E731 (no vocabulary words)
+    ctx = Context(tiny_lm, Limits(max_prompt_tokens=32, max_new_tokens=4, max_context=40))
+    view = make_view(tiny_lm, ta)
+    with speaking("zh"):
+        figs = [compare.compare_attention_figure(ta, tb, 1, 2), compare.compare_attention_figure(ta, tb, 0, 3, True),
+                compare.compare_mlp_figure(ta, tb, 1), compare.compare_mlp_figure(ta, tb, 0, exclude_first=True),
+                compare.compare_prediction_figure(ta, tb, number)]
+        pos_b, why = compare.match_position(ta, ta.T - 1, tb)
+        figs.append(compare.compare_cosine_figure(ta, ta.T - 1, tb, pos_b, why))
+        figs.append(compare.compare_cosine_figure(ta, 1, tb, 1, "同一个词元"))      # the same prefix
+        summaries = [beyond.on_compare(ctx, view, Controls(), B)[1]["compare-summary"],
+                     beyond.on_compare(ctx, with_focus(tiny_lm, view, 1), Controls(), B)[1]["compare-summary"],
+                     beyond.on_compare(ctx, view, Controls(), B, focus_b=2)[1]["compare-summary"]]
+    for fig in figs:
+        assert stray_in_figure(fig, allowed) == {}
+        hovers = [h for t in fig.data for h in (t.hovertext or ())]
+        assert all(stray_latin(h, allowed) == [] for h in hovers)
+        assert all(t.textfont.size is None or t.textfont.size >= 10 for t in fig.data)
+    assert "完全相同" in figs[-1].layout.title.text and figs[-1].layout.xaxis.ticktext[0] == "嵌入"
+    for md in summaries:
+        assert stray_latin(re.sub(r"``.*?``|`[^`]*`", " ", md)) == [] and "余弦相似度" in md
+    assert "完全相同" in summaries[1] and "手动选择" in summaries[2]

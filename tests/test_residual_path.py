@@ -3,14 +3,17 @@ out of the fit unless asked for, the logit lens at every point, and the handler'
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
+from zh_text import stray_in_figure, stray_latin
 
 from server import beyond
 from server.handlers import Context, Controls, Limits
 from server.state import make_view
 from viz import residual_path as rp
+from viz.words import speaking
 
 PROMPT = "Paris is the capital of France. Berlin is the capital of"
 
@@ -119,3 +122,30 @@ def test_hostile_tokens_are_escaped(lm):
     fig = rp.residual_path_figure(tr, lens, [2, tr.T - 1], lambda i: "<script>x</script>")
     text = json.dumps(fig.to_plotly_json(), default=str)
     assert "<img" not in text and "<script" not in text and "<b>bold" not in text and "&lt;" in text
+
+
+# ---- in Chinese (the tiny random model) ---------------------------------------------------------------
+def test_the_path_and_the_refusals_in_chinese(tiny_lm, tiny_trace):
+    tr = tiny_trace
+    allowed = {w for p in tr.pieces for w in re.findall(r"[A-Za-z]+", p.label)}
+    number = lambda i: f"#{i}"                                             # noqa: E731 (no vocabulary words)
+    lens = tiny_lm.logit_lens(tr, [0, 3, tr.T - 1])
+    with speaking("zh"):
+        figs = [rp.residual_path_figure(tr, lens, [3, tr.T - 1], number),
+                rp.residual_path_figure(tr, lens, [0, 3], number, normalise=True)]
+        refusals = []
+        for text in ("x", "99", "5-2", "0-11", 7):
+            with pytest.raises(ValueError) as e:
+                beyond.parse_positions(text, tr.T)
+            refusals.append(str(e.value))
+        with pytest.raises(ValueError) as e:
+            beyond.parse_positions("1" * 1001, tr.T)
+        refusals.append(str(e.value))
+    for fig in figs:
+        assert stray_in_figure(fig, allowed) == {}
+        assert all(stray_latin(h, allowed) == [] for t in fig.data for h in t.hovertext)
+        assert all(t.textfont.size >= 10 for t in fig.data)
+    assert "包括位置 0" in figs[1].layout.title.text and "均方根" in figs[1].layout.title.text
+    assert "不含位置 0" in figs[0].layout.title.text
+    for message in refusals:
+        assert stray_latin(message) == [] and ("词元位置" in message or "路径" in message), message

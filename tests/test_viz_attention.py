@@ -272,3 +272,60 @@ def test_other_validation(trace):
         A.layer_heads_figure(trace, 1, head=12)
     with pytest.raises(ValueError, match="head"):
         A.gqa_figure(trace.config, head=9)
+
+
+# ---- Chinese -------------------------------------------------------------------------------------------
+def token_words(trace):
+    """The Latin words of the prompt's own tokens: user text, which titles quote as it is."""
+    import re
+    return {w for p in trace.pieces for w in re.findall(r"[A-Za-z][A-Za-z0-9_\-·.]*[A-Za-z0-9]|[A-Za-z]+", p.label)}
+
+
+def test_every_attention_figure_speaks_chinese(tiny_trace, long_trace):
+    import dataclasses
+
+    from zh_text import stray_in_figure
+    from viz.words import speaking
+
+    cfg, T = tiny_trace.config, tiny_trace.T
+    mha = dataclasses.replace(cfg, n_kv_head=cfg.n_head)
+    with speaking("zh"):
+        figs = [A.head_pattern_figure(tiny_trace, 1, 2, focus=3),
+                A.head_pattern_figure(tiny_trace, 1, 2, focus=3, exclude_first=True, scale="log"),
+                A.head_pattern_figure(tiny_trace, 1, 2, focus=3, exclude_first=True, renormalise=True),
+                A.layer_heads_figure(tiny_trace, 0, exclude_first=True, head=1),
+                A.layer_heads_figure(long_trace, 1, exclude_first=True, renormalise=True),
+                *[A.all_heads_figure(tiny_trace, m, selected=(1, 2)) for m in A.METRICS],
+                A.attention_detail_figure(tiny_trace, 1, 3, focus=2),
+                A.attention_detail_figure(tiny_trace, 0, 0, focus=T - 1),
+                A.gqa_figure(cfg, head=1), A.gqa_figure(mha)]
+    allowed = token_words(tiny_trace) | token_words(long_trace)
+    for fig in figs:
+        assert stray_in_figure(fig, allowed) == {}
+    # Texts the check does not read (hover texts, cell texts, hover alias labels) are Chinese too.
+    assert "查询头" in figs[-2].data[1].hovertext[0] and "共用" in figs[-2].data[2].hovertext[0]
+    assert "对首词元" in figs[5].data[0].text[0][0]
+    assert "键" in next(iter(figs[3].layout.xaxis.labelalias.values()))
+    assert "未来的键" in figs[-4].data[0].customdata[-1]
+    assert "注意力" in figs[0].layout.title.text and "第 1 层" in figs[0].layout.title.text
+    # English is the default again outside the block.
+    assert "attention pattern" in A.head_pattern_figure(tiny_trace, 1, 2, focus=3).layout.title.text
+
+
+def test_detail_layout_comes_from_the_grid(tiny_trace):
+    from viz.common import grid_domains
+
+    rows, cols = grid_domains([0.14, 0.12, 0.14, 0.22, 0.22], [0.05, 0.80], [0.03, 0.03, 0.04, 0.06], 0.05)
+    assert rows == [(0.86, 1.0), (0.71, 0.83), (0.54, 0.68), (0.28, 0.5), (0.0, 0.22)]
+    assert cols == [(0.0, 0.05), (0.1, 0.9)]
+    assert grid_domains([1], [0.5, 0.5]) == ([(0.0, 1.0)], [(0.0, 0.5), (0.5, 1.0)])
+    with pytest.raises(ValueError):
+        grid_domains([0.6, 0.6], [1])
+    with pytest.raises(ValueError):
+        grid_domains([0.2, 0.2], [1], vgap=[0.1, 0.1])
+    lay = A.attention_detail_figure(tiny_trace, 1, 1, 3).layout
+    for n, row in (("", 0), ("2", 1), ("3", 2), ("4", 3), ("5", 3), ("6", 4), ("7", 4)):
+        assert tuple(lay[f"yaxis{n}"].domain) == rows[row]
+        assert tuple(lay[f"xaxis{n}"].domain) == cols[0 if n in ("4", "6") else 1]
+    assert (lay.coloraxis.colorbar.len, lay.coloraxis.colorbar.y) == (0.22, 0.39)
+    assert (lay.coloraxis2.colorbar.len, lay.coloraxis2.colorbar.y) == (0.22, 0.11)

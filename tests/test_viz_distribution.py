@@ -60,3 +60,41 @@ def test_records_refuse_bad_input(tiny_trace, labels):
         distribution_records(d, labels, 0)
     with pytest.raises(ValueError, match="Distribution"):
         distribution_records(tiny_trace.logits[-1], labels)
+
+
+# ---- Chinese -------------------------------------------------------------------------------------------
+def chart_words(lang: str) -> dict[str, str]:
+    """The chart's texts in one language, from assets/sampling.js's TEXT table: key -> every string
+    literal of that entry (the ${...} slots left out), joined."""
+    import re
+    from pathlib import Path
+
+    js = (Path(__file__).resolve().parents[1] / "assets" / "sampling.js").read_text(encoding="utf-8")
+    table = re.search(r"const TEXT = \{\n(.*?)\n  \};", js, re.S).group(1)
+    block = re.search(rf"^    {lang}: \{{(.*?)\}},?$", table, re.S | re.M).group(1)
+    entries = re.split(r"(?:^|,)\s*(\w+):\s*(?=[\"`(])", block)[1:]
+    out = {}
+    for key, body in zip(entries[::2], entries[1::2]):
+        quoted = re.findall(r'"((?:[^"\\]|\\.)*)"', body)               # also those inside ${...}
+        templates = [re.sub(r"\$\{[^}]*\}", " ", t) for t in re.findall(r"`((?:[^`\\]|\\.)*)`", body)]
+        out[key] = " ".join(quoted + templates)
+    return out
+
+
+def test_the_distribution_speaks_chinese(tiny_trace, labels):
+    """The chart is drawn in the page (assets/sampling.js) from data that has no words of the page:
+    the payload and the records are the same in either language, and the chart's own Chinese table
+    has every English entry, in Chinese (names and notation aside, tests/zh_text.py)."""
+    from zh_text import stray_latin
+    from viz.words import speaking
+
+    z = tiny_trace.logits[-1]
+    d = distribution(z, SamplingParams(temperature=0.7, top_p=0.9))
+    with speaking("zh"):
+        zh_payload, zh_records = distribution_payload(z, tiny_trace.T, labels), distribution_records(d, labels, 10)
+    assert zh_payload == distribution_payload(z, tiny_trace.T, labels)
+    assert zh_records == distribution_records(d, labels, 10)
+    en, zh = chart_words("en"), chart_words("zh")
+    assert en.keys() == zh.keys() and len(zh) >= 15
+    assert {k: s for k, t in zh.items() if (s := stray_latin(t))} == {}
+    assert {k for k, t in en.items() if stray_latin(t)} >= {"kept", "axis", "picked", "pickLine"}   # the check sees English

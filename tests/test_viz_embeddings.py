@@ -149,3 +149,86 @@ def test_position_note_follows_the_config(lm):
     gpt2 = dataclasses.replace(lm.cfg, family="gpt2", n_kv_head=lm.cfg.n_head)
     note = position_note(gpt2)
     assert "learned position vector" in note and "RoPE" not in note
+
+
+# ---- Chinese -------------------------------------------------------------------------------------------
+def _latin_words(texts) -> set[str]:
+    """The Latin words of the model's own texts (token labels): allowed as they are."""
+    return {w for t in texts for w in re.findall(r"[A-Za-z][A-Za-z0-9_\-·.]*[A-Za-z0-9]|[A-Za-z]+", t)}
+
+
+@pytest.fixture(scope="module")
+def tiny_gpt2_lm(tiny_lm):
+    """A 1-layer random GPT-2-family model (learned position vectors) with the real tokenizer."""
+    import torch
+
+    from model.config import ModelConfig
+    from model.lm import LanguageModel
+    from model.transformer import Transformer
+
+    cfg = ModelConfig(name="tiny-gpt2", family="gpt2", n_layer=1, n_head=2, n_kv_head=2, d_model=32, d_mlp=64,
+                      vocab_size=tiny_lm.tokenizer.vocab_size, n_ctx=320)
+    torch.manual_seed(0)
+    net = Transformer(cfg)
+    with torch.no_grad():                       # the embedding tables are left uninitialised
+        net.embed.weight.normal_(0, 0.3)
+        net.pos_embed.weight.normal_(0, 0.3)
+    return LanguageModel(net, tiny_lm.tokenizer, torch.device("cpu"), "random")
+
+
+def test_every_embedding_figure_speaks_chinese(tiny_lm, tiny_trace):
+    from zh_text import stray_in_figure, stray_latin
+    from viz.words import speaking
+
+    nb = tiny_lm.neighbours(tiny_trace.token_ids, k=K)
+    labels = lambda i: tiny_lm.tokenizer.pieces([i])[0].display
+    with speaking("zh"):
+        figs = [embedding_figure(nb, tiny_trace, 1, 2, labels), embedding_figure(nb, tiny_trace, 1, 3, labels),
+                embedding_figure(nb, tiny_trace, 5, 2, labels, label_neighbours="all")]
+        table = neighbour_table_html(nb, tiny_trace, 8, labels)
+    tokens = _latin_words([labels(int(i)) for i in nb.vector_ids] + [p.label for p in tiny_trace.pieces])
+    for fig in figs:
+        assert stray_in_figure(fig, tokens) == {}
+        hovers = [h for t in fig.data if t.hovertext for h in t.hovertext]      # the points' own hover texts
+        assert hovers and [h for h in hovers if stray_latin(h, tokens)] == []
+        assert all(stray_latin(t.name, tokens) == [] for t in fig.data)        # legend and hidden names alike
+    assert "嵌入空间" in figs[0].layout.title.text and "方差" in figs[0].layout.xaxis.title.text
+    assert "方差" in figs[1].layout.scene.zaxis.title.text
+    assert "余弦相似度" in table and stray_latin(table, tokens) == []
+    # English is the default again outside the block.
+    assert embedding_figure(nb, tiny_trace, 1, 2, labels).layout.title.text.startswith("Embedding space")
+
+
+def test_position_note_carries_both_languages(tiny_trace):
+    from zh_text import stray_latin
+
+    gpt2 = dataclasses.replace(tiny_trace.config, family="gpt2", n_kv_head=tiny_trace.config.n_head)
+    for cfg in (tiny_trace.config, gpt2):
+        en, zh = re.fullmatch(r'<span class="gg-en">(.*)</span><span class="gg-zh">(.*)</span>',
+                              position_note(cfg), re.S).groups()
+        assert "position" in en and "位置" in zh and "position" not in zh
+        assert stray_latin(zh) == []
+    assert "RoPE" in position_note(tiny_trace.config) and "可学习" in position_note(gpt2)
+
+
+def test_every_position_figure_speaks_chinese(tiny_gpt2_lm, tiny_trace):
+    from zh_text import stray_in_figure
+    from viz.positions import position_embedding_figure
+    from viz.words import speaking
+
+    short = tiny_gpt2_lm.trace("The cat sat on the mat because the cat was tired")
+    long = tiny_gpt2_lm.trace("The cat sat on the mat. " * 45)
+    assert long.T > 256                                             # some positions are left out (and it says so)
+    table = tiny_gpt2_lm.position_table()
+    with speaking("zh"):
+        figs = [position_embedding_figure(short), position_embedding_figure(short, table),
+                position_embedding_figure(long), position_embedding_figure(tiny_trace)]      # the last: RoPE
+    tokens = _latin_words([p.label for tr in (short, long) for p in tr.pieces])
+    for fig in figs:
+        assert stray_in_figure(fig, tokens) == {}
+    assert "位置向量" in figs[0].layout.title.text and "均匀" in figs[2].layout.title.subtitle.text
+    assert "旋转" in figs[3].layout.annotations[0].text
+    custom = figs[0].data[1].customdata
+    assert " 与 " in custom[0][1] and " and " not in custom[0][1]
+    # English is the default again outside the block.
+    assert position_embedding_figure(short).layout.title.text.startswith("Learned position vectors")

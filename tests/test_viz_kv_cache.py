@@ -28,3 +28,35 @@ def test_summary_before_any_generation_and_escaping(tiny_lm):
     html = kv_cache.kv_cache_summary_html(tr)
     assert "press Next token" in html and "<b " not in html
     assert len(kv_cache.kv_cache_figure(tr).layout.shapes) == 0
+
+
+# ---- Chinese -------------------------------------------------------------------------------------------
+# MiB is a unit, written as it is in Chinese too.
+UNITS = ("MiB",)
+
+
+def test_every_kv_cache_panel_speaks_chinese(tiny_lm):
+    import re
+
+    from zh_text import stray_in_figure, stray_latin
+    from viz.words import speaking
+
+    tr = tiny_lm.trace("The cat sat on the mat")
+    tr1 = tiny_lm.step(tr, tiny_lm.tokenize(" because")[0])
+    tr2 = tiny_lm.step(tr1, tiny_lm.tokenize(" the")[0])
+    with speaking("zh"):
+        figs = [kv_cache.kv_cache_figure(t) for t in (tr, tr1, tr2)]
+        htmls = [kv_cache.kv_cache_summary_html(t) for t in (tr, tr1, tr2)]
+    tokens = {w for p in tr2.pieces for w in re.findall(r"[A-Za-z]+", p.label)}
+    for fig in figs:
+        assert stray_in_figure(fig, tokens) == {}
+        assert set(np.asarray(fig.data[0].customdata).ravel()) <= {"提示词", "生成的"}
+    assert "KV 缓存" in figs[0].layout.title.text and "字节" in figs[0].layout.title.text
+    for text in htmls:
+        visible = re.sub(r"<code>.*?</code>", " ", text)         # the newest token is the token itself
+        assert stray_latin(visible, UNITS) == [], text
+    assert "下一个词元" in htmls[0] and "预填充" in htmls[1] and "解码" in htmls[2] and "最新的词元" in htmls[2]
+    # English is the default again outside the block, and counts its tokens right.
+    assert "over 1 token " in kv_cache.kv_cache_summary_html(tr1)
+    assert "over 2 tokens " in kv_cache.kv_cache_summary_html(tr2)
+    assert "positions x" in kv_cache.kv_cache_figure(tr).layout.title.text

@@ -115,3 +115,40 @@ def test_the_lens_says_when_positions_are_left_out(lm, labels):
     fig = LL.logit_lens_figure(lm.logit_lens(tr, shown), tr, labels)
     assert f"12 of {tr.T} positions shown" in fig.layout.title.text
     assert "left out" not in LL.logit_lens_figure(lm.logit_lens(tr), tr, labels).layout.title.text
+
+
+# ---- Chinese -------------------------------------------------------------------------------------------
+def test_every_logit_lens_figure_speaks_chinese(tiny_lm, tiny_trace, monkeypatch):
+    """Both panels, in every form (all positions, some left out, colour-only cells, top-1-only hover),
+    drawn under speaking("zh"): no English left but the tokens (the tiny model's random guesses
+    are any vocabulary entries). Real facts do not matter here, so the tiny model draws them."""
+    import re
+
+    from zh_text import stray_in_figure
+    from viz.words import speaking
+
+    tr = tiny_trace
+    tiny_labels = lambda i: tiny_lm.tokenizer.pieces([i])[0].display
+    full, part = tiny_lm.logit_lens(tr), tiny_lm.logit_lens(tr, list(range(tr.T - 6, tr.T)))
+    with speaking("zh"):
+        figs = [LL.logit_lens_figure(full, tr, tiny_labels), LL.logit_lens_figure(part, tr, tiny_labels),
+                LL.focus_lens_figure(full, tr, tr.T - 1, tiny_labels), LL.focus_lens_figure(part, tr, tr.T - 3, tiny_labels)]
+        monkeypatch.setattr(LL, "_MAX_TEXT_COLUMNS", 4)        # colour-only cells, top-1-only hover
+        monkeypatch.setattr(LL, "_MAX_HOVER_CELLS", 10)
+        figs.append(LL.logit_lens_figure(full, tr, tiny_labels))
+    names = [tiny_labels(int(i)) for lens in (full, part) for i in (*lens.top_ids.ravel(), *lens.target_ids)]
+    names += [piece_label(p) for p in tr.pieces]
+    tokens = {w for s in names for w in re.findall(r"[A-Za-z][A-Za-z0-9_\-·.]*[A-Za-z0-9]|[A-Za-z]+", s)}
+    for fig in figs:
+        assert stray_in_figure(fig, tokens) == {}
+    assert figs[0].layout.title.text.startswith("logit 透镜") and "略去" not in figs[0].layout.title.text
+    assert f"共 {tr.T} 个位置，显示了 6 个（最后几个和焦点），其余 {tr.T - 6} 个略去" in figs[1].layout.title.text
+    assert f"共 {tr.T} 个位置：悬停可看词元" in figs[4].layout.title.text and figs[4].data[0].text is None
+    assert "首选" in figs[4].data[0].hovertemplate
+    assert "（提示词已结束）" in np.asarray(figs[0].data[0].hovertext, dtype=object)[0, -1]
+    assert figs[0].layout.yaxis.ticktext[0] == "嵌入" and figs[2].layout.xaxis.ticktext[0] == "嵌入"
+    assert "的排名" in figs[2].data[1].name and "之后的预测是怎样形成的" in figs[3].layout.title.text
+    # English is the default again outside the block.
+    again = LL.logit_lens_figure(part, tr, tiny_labels)
+    assert "Logit lens" in again.layout.title.text and again.layout.yaxis.ticktext[0] == "embed"
+    assert f"6 of {tr.T} positions shown (the last ones and the focus), the other {tr.T - 6} left out" in again.layout.title.text

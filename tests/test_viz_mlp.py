@@ -130,3 +130,37 @@ def test_mlp_figure_validation(trace, kwargs):
 def test_top_neurons_validation(trace, layer, focus, n):
     with pytest.raises(ValueError, match=r"layer|position|\bn\b"):
         M.top_neurons_figure(trace, layer, focus, n)
+
+
+# ---- Chinese -------------------------------------------------------------------------------------------
+# Hook names are names (as the English hover shows them): allowed in the Chinese hover too.
+HOOK_NAMES = ("hook_pre", "hook_pre_linear")
+
+
+def test_every_mlp_figure_speaks_chinese(tiny_trace, long_trace):
+    import re
+
+    from zh_text import stray_in_figure, stray_latin
+    from viz.words import speaking
+
+    gpt2 = dataclasses.replace(tiny_trace.config, family="gpt2", n_kv_head=tiny_trace.config.n_head)
+    with speaking("zh"):
+        figs = [M.mlp_figure(tiny_trace, 1), M.mlp_figure(tiny_trace, 0, sort="all", exclude_first=True),
+                M.mlp_figure(long_trace, 1, sort="all"), M.mlp_figure(long_trace, 1, n_neurons=8, exclude_first=True),
+                M.top_neurons_figure(tiny_trace, 1, 3),
+                M.top_neurons_figure(dataclasses.replace(tiny_trace, config=gpt2), 1, 3)]
+    tokens = {w for tr in (tiny_trace, long_trace) for p in tr.pieces
+              for w in re.findall(r"[A-Za-z][A-Za-z0-9_\-·.]*[A-Za-z0-9]|[A-Za-z]+", p.label)}
+    for fig in figs:
+        assert stray_in_figure(fig, tokens | set(HOOK_NAMES)) == {}
+    assert "神经元" in figs[0].layout.title.text and "每列" in figs[2].layout.title.text
+    assert "已隐藏第一个词元" in figs[1].layout.title.text
+    # The flow is static HTML carrying both languages; its Chinese half reads as Chinese.
+    for cfg in (tiny_trace.config, gpt2):
+        html = M.mlp_flow_html(cfg)
+        en, zh = re.fullmatch(r'<div class="mlp-flow"><div class="gg-en">(.*)</div><div class="gg-zh">(.*)</div></div>',
+                              html, re.S).groups()
+        assert "residual" in en and "残差流" in zh and "residual" not in zh
+        assert stray_latin(zh, ("x·W_gate", "x·W_up", "x·sigmoid")) == []      # formulas
+    # English is the default again outside the block.
+    assert "neuron activations" in M.mlp_figure(tiny_trace, 1).layout.title.text

@@ -64,3 +64,37 @@ def test_parameter_figure_compares_shares(lm):
 def test_bad_counts_are_refused(lm, bad):
     with pytest.raises(ValueError):
         model_card_html(lm.cfg, bad, "cpu", "float32")
+
+
+# ---- Chinese -------------------------------------------------------------------------------------------
+# Shape names in the card (written as in the config) are notation, as in the English card; GPT-3 is a name.
+NOTATION = ("d_model", "d_mlp")
+NAMES = ("GPT-3",)
+
+
+def test_model_card_speaks_chinese(tiny_lm):
+    import re
+
+    from zh_text import stray_in_figure, stray_latin
+    from viz.words import speaking
+
+    counts = tiny_lm.parameter_counts()
+    gpt2 = dataclasses.replace(tiny_lm.cfg, family="gpt2", n_kv_head=tiny_lm.cfg.n_head, tied_embeddings=False)
+    name = (tiny_lm.cfg.name,) + NAMES
+    for cfg in (tiny_lm.cfg, gpt2):
+        with speaking("zh"):
+            fig = parameter_figure(counts, cfg)
+        assert stray_in_figure(fig, name) == {}
+        assert fig.layout.yaxis.ticktext[0] == "词嵌入" and "GPT-3" in fig.layout.title.subtitle.text
+        assert all(stray_latin(h, name) == [] for bar in fig.data for h in bar.hovertext)
+        assert all(stray_latin(t) == [] for bar in fig.data for t in bar.text)
+        # The card is built once and carries both languages (the page shows one); speaking does not matter.
+        with speaking("zh"):
+            card = model_card_html(cfg, counts, "cpu", "float32")
+        assert card == model_card_html(cfg, counts, "cpu", "float32")
+        en, zh = re.fullmatch(r'<div class="gg-card"><h3 class="gg-card-title">[^<]*</h3>'
+                              r'<div class="gg-en">(.*)</div><div class="gg-zh">(.*)</div></div>', card, re.S).groups()
+        assert "query heads" in en and "查询头" in zh and "query" not in zh
+        assert stray_latin(zh, NOTATION + NAMES) == [], zh
+    # English is the default again outside the block.
+    assert parameter_figure(counts, tiny_lm.cfg).layout.title.text == "Where the parameters live"

@@ -27,8 +27,10 @@ class Chips(HTMLParser):
         self.tags.append((tag, a))
         if tag == "button":
             self.chips.append({"attrs": a, "label": "", "id": "", "bytes": ""})
-        elif tag == "span" and self.chips and a.get("class") in ("gg-chip-label", "gg-chip-id", "gg-chip-bytes"):
-            self._span = a["class"]
+        elif tag == "span" and self.chips:
+            part = [c for c in (a.get("class") or "").split() if c in ("gg-chip-label", "gg-chip-id", "gg-chip-bytes")]
+            self._span = part[0] if part else None
+            self.chips[-1].setdefault("span_classes", []).append((a.get("class") or "").split())
 
     def handle_endtag(self, tag):
         if tag == "span":
@@ -161,3 +163,58 @@ def test_the_summary_says_what_chinese_costs(lm):
     line = token_summary(lm.trace("我爱北京天安门"))
     assert "7 Chinese characters in 15 tokens (2.1 per character)" in line
     assert "Chinese" not in token_summary(lm.trace("plain English"))
+
+
+def test_the_language_note_measures_both_sentences(lm):
+    from viz import language_note as note
+    from zh_text import stray_latin
+    import re
+    costs = {lang: note.sentence_cost(lm.trace(text), lang) for lang, text in note.SAMPLES.items()}
+    en, zh = costs["en"], costs["zh"]
+    assert zh.n_units == 12 and en.n_units == len(note.SAMPLES["en"].split())
+    assert zh.n_tokens / zh.n_units > 1.5 > en.n_tokens / en.n_units       # Chinese costs more tokens here
+    probs = note.next_token_probs(lm.trace(note.SAMPLES["zh"]))
+    assert len(probs) == zh.n_tokens - 1 and 0 < zh.mean_next_prob == probs.mean() < 1
+    html_text = note.language_note_html(en, zh)
+    assert f"{zh.n_tokens} in Chinese" in html_text and f"中文用 {zh.n_tokens} 个" in html_text
+    chinese = re.sub(r'<p class="gg-en">.*?</p>|<q[^>]*>.*?</q>|<[^>]+>', " ", html_text)
+    assert stray_latin(chinese) == []
+
+
+# ---- Chinese -------------------------------------------------------------------------------------------
+def test_chips_speak_chinese(tiny_lm, tiny_trace, hostile):
+    """Under speaking("zh") each chip's hover (title) and its control mark are Chinese; what stays Latin
+    is the token's own text and bytes. The label and bytes spans carry gg-token, the class the
+    browser walk (tests/browser/test_chinese_walk.py) treats as the token's own text."""
+    from zh_text import stray_latin
+    from viz.words import speaking
+
+    chat = tiny_lm.trace("<|im_start|>user\nhi<|im_end|>", parse_special=True)
+    grown = tiny_lm.step(tiny_trace, tiny_trace.token_ids[1])
+    traces = (tiny_trace, hostile, chat, grown)
+    with speaking("zh"):
+        pages = [token_chips_html(tr, 0) for tr in traces]
+    own = {w for tr in traces for p in tr.pieces
+           for w in re.findall(r"[A-Za-z][A-Za-z0-9_\-·.]*[A-Za-z0-9]|[A-Za-z]+", f"{p.text} {p.label} {p.raw.hex(' ').upper()}")}
+    seen = set()
+    for tr, out in zip(traces, pages):
+        chips = parse(out).chips
+        assert len(chips) == tr.T
+        for chip, pc in zip(chips, tr.pieces):
+            title = chip["attrs"]["title"]
+            assert title.startswith("位置 ") and "字节：" in title, title
+            assert stray_latin(title, own) == [], title
+            assert stray_latin(chip["id"], own) == [], chip["id"]
+            for classes in chip["span_classes"]:          # the token's own text is marked as such
+                if "gg-chip-label" in classes or "gg-chip-bytes" in classes:
+                    assert "gg-token" in classes, classes
+            seen.update(k for k, word in (("partial", "多字节字符"), ("spells", "所属字符："), ("control", "控制词元"),
+                                          ("generated", "由模型生成"), ("prompt", "来自提示词")) if word in title)
+            if pc.is_special:
+                assert chip["id"].endswith(" · 控制")
+        # The summary and the legend carry both languages; the Chinese half is Chinese.
+        zh = " ".join(re.findall(r'<span class="gg-zh">(.*?)</span>', out))
+        assert "个词元" in zh and stray_latin(zh, ("E4", "B8")) == []
+    assert seen == {"partial", "spells", "control", "generated", "prompt"}      # every kind of hover was drawn
+    # English is the default again outside the block.
+    assert parse(token_chips_html(chat, 0)).chips[0]["attrs"]["title"].startswith("position 0 · id ")

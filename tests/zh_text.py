@@ -9,11 +9,11 @@ import re
 
 ALLOWED = {
     # names and notation
-    "glassgpt", "gpt", "gpt-2", "smollm2", "smollm2-135m-instruct", "llama", "transformer", "mlp", "kv", "rope",
+    "glassgpt", "gpt", "gpt-2", "smollm2", "smollm2-135m-instruct", "smollm2-135m-instruct.q4_1", "llama", "transformer", "mlp", "kv", "rope",
     "gqa", "softmax", "logit", "logits", "pca", "swiglu", "silu", "gelu", "bpe", "utf-8", "utf", "top-k", "top-p",
     "id", "ids", "rmsnorm", "layernorm", "norm", "kl", "cos", "gguf", "q4_1", "q4", "float32", "float16",
     "bfloat16", "cpu", "cuda", "gpu", "json", "png", "api", "eos", "bos", "pc1", "pc2", "pc3", "ms", "mb", "gb",
-    "kb", "bits", "bit", "dim", "max", "min", "log", "exp", "argmax", "sink", "last", "q·k", "ln", "gate", "up",
+    "kb", "mib", "gpt-3", "d_head", "d_model", "d_mlp", "johnson", "lindenstrauss", "x·w_gate", "x·w_up", "x·sigmoid", "bits", "bit", "dim", "max", "min", "log", "exp", "argmax", "sink", "last", "q·k", "ln", "gate", "up",
     "down", "lm_head", "wte", "wpe", "l2", "qkv",
     # single letters are notation (Q, K, V, z, T, p, k, d, x, ...)
 }
@@ -26,7 +26,8 @@ def stray_latin(text: str, extra_allowed=()) -> list[str]:
     found = []
     for word in re.findall(r"[A-Za-z][A-Za-z0-9_\-·.]*[A-Za-z0-9]|[A-Za-z]{2,}", text):
         w = word.lower().strip(".-")
-        if len(w) < 2 or w in allowed or re.fullmatch(r"[a-z]\d*", w):
+        # single letters with digits are notation, hook names are names, e-04 is a number's exponent
+        if len(w) < 2 or w in allowed or re.fullmatch(r"[a-z]\d*|hook_\w+|e[-+]?\d+", w):
             continue
         found.append(word)
     return found

@@ -175,3 +175,25 @@ def pca(X: np.ndarray, dims: int) -> PCA:
     total = float((S ** 2).sum())
     ratio = (S[:k] ** 2) / total if total > 0 else np.zeros(k)
     return PCA(mean, comps * signs[:, None], ratio, coords)
+
+
+def grid_domains(row_heights, col_widths, vgap=0.0, hgap=0.0) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
+    """Paper domains of a declared grid of subplots, for plain-dict layouts: rows from the top down,
+    columns from the left. Heights, widths and gaps are fractions of the figure (a gap: one number
+    for all, or one per gap); whatever they leave over stays empty at the bottom and the right.
+    -> ([(y0, y1) per row, top row first], [(x0, x1) per column])."""
+    def spans(sizes, gap, name):
+        sizes = [float(v) for v in sizes]
+        gaps = [float(gap)] * max(0, len(sizes) - 1) if isinstance(gap, (int, float)) else [float(g) for g in gap]
+        if not sizes or len(gaps) != len(sizes) - 1 or min(sizes + gaps + [0.0]) < 0:
+            raise ValueError(f"{name}: need sizes >= 0 and one gap fewer than sizes, got {sizes!r}, gaps {gaps!r}")
+        if sum(sizes) + sum(gaps) > 1 + 1e-9:
+            raise ValueError(f"{name}: sizes and gaps add up to more than the figure ({sum(sizes) + sum(gaps):g})")
+        out, at = [], 0.0
+        for i, size in enumerate(sizes):
+            out.append((round(at, 9), round(min(at + size, 1.0), 9)))
+            at += size + (gaps[i] if i < len(gaps) else 0.0)
+        return out
+
+    rows = [(round(1.0 - y1, 9), round(1.0 - y0, 9)) for y0, y1 in spans(row_heights, vgap, "rows")]
+    return rows, spans(col_widths, hgap, "columns")

@@ -18,6 +18,49 @@ from model.records import Neighbours
 from model.trace import Trace
 
 from .common import FONT, base_layout, check_position, pca as _pca, plotly_text, short
+from .words import both_html, table
+
+W = table("embeddings", {
+    # the embedding-space figure
+    "hover_positions": ("prompt position {positions}", "在提示词中的位置 {positions}"),
+    "hover_cosine": ("cosine to {token}: {c:.3f}", "与 {token} 的余弦相似度：{c:.3f}"),
+    "hover_nearest": ("nearest: {best}", "最近邻：{best}"),
+    "other_neighbours": ("other neighbours", "其他近邻"),
+    "neighbours_of": ("neighbours of {token}", "{token} 的近邻"),
+    "prompt_tokens": ("prompt tokens", "提示词中的词元"),
+    "focus": ("focus: {token}", "焦点：{token}"),
+    "links": ("nearest-neighbour links", "最近邻连线"),
+    "focus_links": ("focus links", "焦点连线"),
+    "axis": ("PC{i} ({ratio:.1%} of variance)", "PC{i}（解释方差 {ratio:.1%}）"),
+    "title": ("Embedding space ({d_model}-dim, PCA to {dims}-D)", "嵌入空间（{d_model} 维，PCA 降到 {dims} 维）"),
+    "subtitle": ("Lines join each prompt token to its {k} most cosine-similar tokens.<br>"
+                 "These {dims} axes keep {kept:.0%} of the variance: trust the cosine in the hover.",
+                 "连线把提示词中的每个词元与余弦相似度最高的 {k} 个词元连起来。<br>"
+                 "这 {dims} 个坐标轴只保留了 {kept:.0%} 的方差：请以悬停显示的余弦相似度为准。"),
+    # the neighbour table
+    "caption": ("Nearest tokens to <b>{token}</b> (id {fid}, position {focus}) "
+                "by cosine similarity of their {C}-dim embedding rows",
+                "与 <b>{token}</b>（id {fid}，位置 {focus}）最接近的词元，按 {C} 维嵌入向量的余弦相似度排列"),
+    "th_token": ("token", "词元"),
+    "th_cosine": ("cosine", "余弦相似度"),
+    "cosine_note": ("cosine = cos of the angle between two vectors: 1 same direction, "
+                    "0 unrelated (at right angles), −1 opposite.",
+                    "余弦相似度 = 两个向量夹角的 cos：1 表示方向相同，0 表示无关（相互垂直），−1 表示方向相反。"),
+    # how the running model tells positions apart (static HTML, both languages)
+    "note_rope": ("The running model adds no position vector: the embedding of a token is the same at "
+                  "every position. Position enters inside each attention layer instead, where queries "
+                  "and keys are rotated by an angle that grows with the position (RoPE, base {base:,.0f}), "
+                  "so an attention score depends on how far apart two tokens are.",
+                  "当前运行的模型不加位置向量：同一个词元在任何位置的嵌入向量都相同。位置信息改在每个注意力层"
+                  "内部引入：查询和键按一个随位置增大的角度旋转（RoPE，基数 {base:,.0f}），"
+                  "因此注意力分数取决于两个词元相距多远。"),
+    "note_learned": ("The running model adds a learned position vector (one per position, {n_ctx:,} in all) "
+                     "to each token's embedding before the first block (GPT-2 style), so the same token at two "
+                     "positions enters the model as two different vectors.",
+                     "当前运行的模型在第一层之前，给每个词元的嵌入向量加上一个可学习的位置向量"
+                     "（每个位置一个，共 {n_ctx:,} 个；GPT-2 的做法），因此同一个词元出现在两个位置时，"
+                     "是以两个不同的向量进入模型的。"),
+})
 
 QUERY = "#1f4e9c"          # prompt tokens: dark blue
 FOCUS = "#d55e00"          # the focus token: vermillion (Okabe-Ito, colour-blind safe)
@@ -112,30 +155,31 @@ def embedding_figure(neighbours: Neighbours, trace: Trace, focus: int, dims: int
         head = f"<b>{plotly_text(name[v])}</b> · id {v}"
         lines = []
         if v in positions:
-            lines.append("prompt position " + ", ".join(map(str, positions[v][:12])) + ("…" if len(positions[v]) > 12 else ""))
-        lines += [f"cosine to {plotly_text(name[qid])}: {c:.3f}" for qid, c in cos_to[v]]
+            lines.append(W("hover_positions", positions=", ".join(map(str, positions[v][:12]))
+                           + ("…" if len(positions[v]) > 12 else "")))
+        lines += [W("hover_cosine", token=plotly_text(name[qid]), c=c) for qid, c in cos_to[v]]
         if v in q_ids:
             r = q_ids.index(v)
             best = ", ".join(f"{plotly_text(name[int(n)])} {c:.2f}" for n, c in
                              zip(neighbours.neighbour_ids[r][:3], neighbours.cosine[r][:3]))
-            lines.append(f"nearest: {best}")
+            lines.append(W("hover_nearest", best=best))
         return "<br>".join([head, *lines])
 
     query_set = set(q_ids)
     nbr_only = [v for v in vec_ids if v not in query_set]
     groups = [  # (name, ids, marker size, colour, label font, labelled)
-        ("other neighbours", [v for v in nbr_only if v not in focus_nbrs], 6, OTHER_NBR,
+        (W("other_neighbours"), [v for v in nbr_only if v not in focus_nbrs], 6, OTHER_NBR,
          dict(size=10, color="#6b7d93"), label_neighbours == "all"),
-        (f"neighbours of {short(name[fid], MAX_LABEL)}", [v for v in nbr_only if v in focus_nbrs], 8, FOCUS_NBR,
+        (W("neighbours_of", token=short(name[fid], MAX_LABEL)), [v for v in nbr_only if v in focus_nbrs], 8, FOCUS_NBR,
          dict(size=11, color="#8a5300"), label_neighbours != "none"),
-        ("prompt tokens", [v for v in q_ids if v != fid], 13, QUERY, dict(size=13, color=QUERY), True),
-        (f"focus: {short(name[fid], MAX_LABEL)}", [fid], 17, FOCUS, dict(size=14, color=FOCUS), True),
+        (W("prompt_tokens"), [v for v in q_ids if v != fid], 13, QUERY, dict(size=13, color=QUERY), True),
+        (W("focus", token=short(name[fid], MAX_LABEL)), [fid], 17, FOCUS, dict(size=14, color=FOCUS), True),
     ]
     line = dict(width=1, color=LINK)
     data = [_scatter(dims, _links(dims, coords, row_of, pairs), mode="lines", line=line,
-                     hoverinfo="skip", name="nearest-neighbour links", showlegend=False),
+                     hoverinfo="skip", name=W("links"), showlegend=False),
             _scatter(dims, _links(dims, coords, row_of, focus_pairs), mode="lines",
-                     line=dict(width=2, color=FOCUS_NBR), hoverinfo="skip", name="focus links", showlegend=False)]
+                     line=dict(width=2, color=FOCUS_NBR), hoverinfo="skip", name=W("focus_links"), showlegend=False)]
     for gname, ids, size, colour, tfont, labelled in groups:
         xyz = coords[[row_of[v] for v in ids]] if ids else np.empty((0, dims))
         data.append(_scatter(
@@ -149,13 +193,12 @@ def embedding_figure(neighbours: Neighbours, trace: Trace, focus: int, dims: int
     fig = go.Figure(data=data)
     d_model = neighbours.vectors.shape[1]
     k = neighbours.neighbour_ids.shape[1]
-    axis = [f"PC{i + 1} ({ratio[i]:.1%} of variance)" for i in range(dims)]
-    base_layout(fig, f"Embedding space ({d_model}-dim, PCA to {dims}-D)", height=580 if dims == 2 else 640,
+    axis = [W("axis", i=i + 1, ratio=ratio[i]) for i in range(dims)]
+    base_layout(fig, W("title", d_model=d_model, dims=dims), height=580 if dims == 2 else 640,
                 legend=dict(orientation="h", yanchor="top", y=-0.12, x=0),
                 autosize=True)
     fig.update_layout(
-        title_subtitle_text=(f"Lines join each prompt token to its {k} most cosine-similar tokens.<br>"
-                             f"These {dims} axes keep {ratio.sum():.0%} of the variance: trust the cosine in the hover."),
+        title_subtitle_text=W("subtitle", k=k, dims=dims, kept=ratio.sum()),
         margin=dict(t=95, l=50, r=20, b=40))
     if dims == 2:
         # Axes are not forced to equal scale: PC1 often spans several times PC2, and equal scales
@@ -181,22 +224,20 @@ def neighbour_table_html(neighbours: Neighbours, trace: Trace, focus: int, label
         rows.append(f'<tr><td class="gg-num">{rank}</td><td class="gg-tok">{html.escape(labels(nid))}</td>'
                     f'<td class="gg-num">{nid}</td><td class="gg-num">{c:.3f}</td>'
                     f'<td><span class="gg-nbr-bar" style="width:{width:.2f}em"></span></td></tr>')
-    caption = (f"Nearest tokens to <b>{html.escape(trace.pieces[focus].label)}</b> (id {fid}, position {focus}) "
-               f"by cosine similarity of their {neighbours.vectors.shape[1]}-dim embedding rows")
+    caption = W("caption", token=html.escape(trace.pieces[focus].label), fid=fid, focus=focus,
+                C=neighbours.vectors.shape[1])
     return (f'<div class="gg-nbr"><p class="gg-nbr-caption">{caption}</p>'
-            '<table class="gg-nbr-table"><thead><tr><th>#</th><th>token</th><th>id</th><th>cosine</th><th></th>'
+            f'<table class="gg-nbr-table"><thead><tr><th>#</th><th>{html.escape(W("th_token"))}</th><th>id</th>'
+            f'<th>{html.escape(W("th_cosine"))}</th><th></th>'
             f'</tr></thead><tbody>{"".join(rows)}</tbody></table>'
-            '<p class="gg-nbr-note">cosine = cos of the angle between two vectors: 1 same direction, '
-            '0 unrelated (at right angles), −1 opposite.</p></div>')
+            f'<p class="gg-nbr-note">{html.escape(W("cosine_note"))}</p></div>')
 
 
 def position_note(config: ModelConfig) -> str:
-    """Plain text: how the running model tells positions apart."""
+    """How the running model tells positions apart: an HTML snippet, built once, that carries both
+    languages (the page shows the one it speaks)."""
     if config.uses_rope:
-        return ("The running model adds no position vector: the embedding of a token is the same at "
-                "every position. Position enters inside each attention layer instead, where queries "
-                f"and keys are rotated by an angle that grows with the position (RoPE, base {config.rope_base:,.0f}), "
-                "so an attention score depends on how far apart two tokens are.")
-    return (f"The running model adds a learned position vector (one per position, {config.n_ctx:,} in all) "
-            "to each token's embedding before the first block (GPT-2 style), so the same token at two "
-            "positions enters the model as two different vectors.")
+        en, zh = W.both("note_rope", base=config.rope_base)
+    else:
+        en, zh = W.both("note_learned", n_ctx=config.n_ctx)
+    return both_html(html.escape(en), html.escape(zh))

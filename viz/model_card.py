@@ -15,10 +15,76 @@ import plotly.graph_objects as go
 from model.config import ModelConfig
 
 from .common import base_layout, plotly_text
+from .words import both_html, speaking, table
 
 COMPONENTS = ("embedding", "position", "attention", "mlp", "norms", "unembedding")
-NAMES = {"embedding": "embedding", "position": "position", "attention": "attention", "mlp": "MLP",
-         "norms": "norms", "unembedding": "unembedding"}
+
+W = table("model_card", {
+    # the parameter groups (COMPONENTS)
+    "embedding": ("embedding", "词嵌入"),
+    "position": ("position", "位置嵌入"),
+    "attention": ("attention", "注意力"),
+    "norms": ("norms", "归一化"),
+    "unembedding": ("unembedding", "反嵌入"),
+    "tied": ("tied", "共享"),
+    "zero_tied": ("0 (tied)", "0（共享）"),
+    "zero_rope": ("0 (RoPE)", "0（使用 RoPE）"),
+    # the card (static HTML: both languages)
+    "arch_llama": ("Llama family: RMSNorm, rotary positions (RoPE, base {base:,.0f}) applied to queries and keys, "
+                   "SwiGLU MLP (a SiLU-gated linear unit), no biases",
+                   "Llama 系列：RMSNorm；旋转位置编码（RoPE，基数 {base:,.0f}），作用于查询和键；"
+                   "SwiGLU MLP（以 SiLU 做门控的线性单元）；没有偏置"),
+    "arch_gpt2": ("GPT-2 family: LayerNorm, learned position vectors added to the embedding, GELU MLP, biases",
+                  "GPT-2 系列：LayerNorm；可学习的位置向量，与嵌入向量相加；GELU MLP；带偏置"),
+    "own_kv": ("each query head has its own key/value head (standard multi-head attention)",
+               "每个查询头都有自己的键/值头（标准的多头注意力）"),
+    "query_heads": ("{n} query heads", "{n} 个查询头"),
+    "query_heads_one": ("{n} query head", "{n} 个查询头"),
+    "kv_heads": ("{n} key/value heads", "{n} 个键/值头"),
+    "kv_heads_one": ("{n} key/value head", "{n} 个键/值头"),
+    "heads": ("{query}, {kv}", "{query}，{kv}"),
+    "grouped": (" (grouped-query attention: each K/V head serves {g} query heads)",
+                "（分组查询注意力：每个 K/V 头由 {g} 个查询头共用）"),
+    "architecture": ("architecture", "架构"),
+    "layers": ("layers (blocks)", "层数（块数）"),
+    "attention_heads": ("attention heads", "注意力头"),
+    "share_kv": ("which heads share K/V", "哪些头共用 K/V"),
+    "width": ("width (d_model)", "宽度（d_model）"),
+    "head_size": ("head size", "每个头的维度"),
+    "mlp_width": ("MLP width", "MLP 宽度"),
+    "mlp_width_value": ("{F:,} ({r:.2f} × width)", "{F:,}（宽度的 {r:.2f} 倍）"),
+    "vocabulary": ("vocabulary", "词表大小"),
+    "context": ("context length", "上下文长度"),
+    "n_tokens": ("{n:,} tokens", "{n:,} 个词元"),
+    "embeddings": ("embeddings", "嵌入矩阵"),
+    "tied_embeddings": ("tied: the unembedding reuses the embedding matrix", "共享：反嵌入直接复用嵌入矩阵"),
+    "separate_embeddings": ("separate embedding and unembedding matrices", "嵌入和反嵌入各用一个矩阵"),
+    "running_on": ("running on", "运行于"),
+    "device": ("{device}, {dtype}", "{device}，{dtype}"),
+    "parameters": ("parameters", "参数量"),
+    "params_head": ("parameters", "参数"),
+    "this_model": ("this model", "本模型"),
+    "total": ("total", "合计"),
+    "tied_adj": ("tied", "共享的"),
+    "separate_adj": ("separate", "独立的"),
+    "note": ("GPT-3 column computed from its published shape: {L} layers, d_model {d:,}, {h} heads, "
+             "d_mlp = 4·d_model = {F:,}, vocabulary {V:,}, context {ctx:,}, learned positions, {tied} embeddings, "
+             "biases: {total} in all. Of the non-embedding parameters (attention, MLP, norms) the MLPs hold "
+             "{here:.1%} here and {gpt3:.1%} in GPT-3 (8·d² of each block's ≈12·d²): about two thirds.",
+             "GPT-3 一列由其公开的形状算出：{L} 层，d_model {d:,}，{h} 个注意力头，d_mlp = 4·d_model = {F:,}，"
+             "词表 {V:,}，上下文 {ctx:,}，可学习的位置向量，{tied}嵌入矩阵，带偏置：共计 {total}。"
+             "在嵌入层以外的参数（注意力、MLP、归一化）中，MLP 在本模型里占 {here:.1%}，在 GPT-3 里占 {gpt3:.1%}"
+             "（每个块约 12·d² 中的 8·d²）：大约三分之二。"),
+    # the figure (redrawn in the page's language)
+    "hover": ("<b>{label}</b> · {name}<br>{count:,} parameters ({human})<br>{share:.2%} of {total}",
+              "<b>{label}</b> · {name}<br>{count:,} 个参数（{human}）<br>占全部 {total} 的 {share:.2%}"),
+    "title": ("Where the parameters live", "参数都在哪里"),
+    "subtitle": ("Share of each model's parameters.<br>MLPs hold {here:.0%} of the non-embedding ones here, "
+                 "{gpt3:.0%} in GPT-3.",
+                 "各部分在模型参数中所占的比例。<br>在嵌入层以外的参数中，MLP 在本模型里占 {here:.0%}，"
+                 "在 GPT-3 里占 {gpt3:.0%}。"),
+    "x_axis": ("share of all parameters", "占全部参数的比例"),
+})
 THIS = "#3b75af"     # blue
 GPT3 = "#e69f00"     # orange (colour-blind-safe pair with blue)
 
@@ -101,17 +167,26 @@ def _check_counts(param_counts: dict) -> dict[str, int]:
     return out
 
 
+def _name(component: str) -> str:
+    """A parameter group's name in the current language ("MLP" is a name in both)."""
+    return "MLP" if component == "mlp" else W(component)
+
+
+def _count(key: str, n: int) -> str:
+    """"1 query head", "2 query heads" (in Chinese one form)."""
+    return W(key + "_one" if n == 1 else key, n=n)
+
+
 def _arch(config: ModelConfig) -> str:
     if config.uses_rope:
-        return (f"Llama family: RMSNorm, rotary positions (RoPE, base {config.rope_base:,.0f}) applied to queries "
-                "and keys, SwiGLU MLP (a SiLU-gated linear unit), no biases")
-    return "GPT-2 family: LayerNorm, learned position vectors added to the embedding, GELU MLP, biases"
+        return W("arch_llama", base=config.rope_base)
+    return W("arch_gpt2")
 
 
 def _groups(config: ModelConfig) -> str:
     g = config.group_size
     if g == 1:
-        return "each query head has its own key/value head (standard multi-head attention)"
+        return W("own_kv")
     parts = [f"K/V {kv} ← Q {', '.join(str(h) for h in range(kv * g, kv * g + g))}" for kv in range(config.n_kv_head)]
     return " · ".join(parts)
 
@@ -121,57 +196,60 @@ def _row(label: str, value: str) -> str:
 
 
 def model_card_html(config: ModelConfig, param_counts: dict, device: str, dtype: str) -> str:
-    """The running model's shape and a parameter table beside GPT-3 175B's, as escaped HTML."""
+    """The running model's shape and a parameter table beside GPT-3 175B's, as escaped HTML (built
+    once at start: it carries both languages and the page shows the one it speaks)."""
     counts = _check_counts(param_counts)
-    gpt3 = count_parameters(GPT3_175B)
-    total, total3 = sum(counts.values()), sum(gpt3.values())
-    c = config
-    heads = (f"{c.n_head} query heads, {c.n_kv_head} key/value heads"
-             + (f" (grouped-query attention: each K/V head serves {c.group_size} query heads)" if c.group_size > 1 else ""))
-    facts = [
-        _row("architecture", html.escape(_arch(c))),
-        _row("layers (blocks)", f"{c.n_layer}"),
-        _row("attention heads", html.escape(heads)),
-        _row("which heads share K/V", html.escape(_groups(c))),
-        _row("width (d_model)", f"{c.d_model:,}"),
-        _row("head size", f"{c.d_head} ({c.d_model:,} / {c.n_head})"),
-        _row("MLP width", f"{c.d_mlp:,} ({c.d_mlp / c.d_model:.2f} × width)"),
-        _row("vocabulary", f"{c.vocab_size:,} tokens"),
-        _row("context length", f"{c.n_ctx:,} tokens"),
-        _row("embeddings", "tied: the unembedding reuses the embedding matrix" if c.tied_embeddings
-             else "separate embedding and unembedding matrices"),
-        _row("running on", f"{html.escape(str(device))}, {html.escape(str(dtype))}"),
-        _row("parameters", f"{total:,} ({human(total)})"),
-    ]
-
-    def cell(counts_, k, tot):
-        if k == "unembedding" and counts_[k] == 0:
-            return '<td class="gg-num">0</td><td class="gg-num">tied</td>'
-        return f'<td class="gg-num">{counts_[k]:,}</td><td class="gg-num">{_share(counts_[k] / tot)}</td>'
-
-    tied3 = GPT3_175B.tied_embeddings
-    rows = [f"<tr><th scope=\"row\">{NAMES[k]}</th>{cell(counts, k, total)}{cell(gpt3, k, total3)}</tr>"
-            for k in COMPONENTS]
-    rows.append(f'<tr class="gg-total"><th scope="row">total</th><td class="gg-num">{total:,}</td>'
-                f'<td class="gg-num">100%</td><td class="gg-num">{total3:,}</td><td class="gg-num">100%</td></tr>')
-    g = GPT3_175B
-    note = (f"GPT-3 column computed from its published shape: {g.n_layer} layers, d_model {g.d_model:,}, "
-            f"{g.n_head} heads, d_mlp = 4·d_model = {g.d_mlp:,}, vocabulary {g.vocab_size:,}, context {g.n_ctx:,}, "
-            f"learned positions, {'tied' if tied3 else 'separate'} embeddings, biases: {human(total3)} in all. "
-            f"Of the non-embedding parameters (attention, MLP, norms) the MLPs hold "
-            f"{mlp_share(counts):.1%} here and {mlp_share(gpt3):.1%} in GPT-3 "
-            f"(8·d² of each block's ≈12·d²): about two thirds.")
+    en, zh = (_card_body(config, counts, device, dtype, lang) for lang in ("en", "zh"))
     return ('<div class="gg-card">'
-            f'<h3 class="gg-card-title">{html.escape(str(c.name))}</h3>'
-            f'<table class="gg-card-facts"><tbody>{"".join(facts)}</tbody></table>'
-            '<div class="gg-scroll"><table class="gg-card-params"><thead><tr><th>parameters</th><th colspan="2">this model</th>'
-            f'<th colspan="2">GPT-3 175B</th></tr></thead><tbody>{"".join(rows)}</tbody></table></div>'
-            f'<p class="gg-card-note">{html.escape(note)}</p></div>')
+            f'<h3 class="gg-card-title">{html.escape(str(config.name))}</h3>'
+            f'{both_html(en, zh, tag="div")}</div>')
+
+
+def _card_body(c: ModelConfig, counts: dict[str, int], device: str, dtype: str, lang: str) -> str:
+    """The card below its title, in one language."""
+    with speaking(lang):
+        gpt3 = count_parameters(GPT3_175B)
+        total, total3 = sum(counts.values()), sum(gpt3.values())
+        heads = (W("heads", query=_count("query_heads", c.n_head), kv=_count("kv_heads", c.n_kv_head))
+                 + (W("grouped", g=c.group_size) if c.group_size > 1 else ""))
+        facts = [
+            _row(W("architecture"), html.escape(_arch(c))),
+            _row(W("layers"), f"{c.n_layer}"),
+            _row(W("attention_heads"), html.escape(heads)),
+            _row(W("share_kv"), html.escape(_groups(c))),
+            _row(W("width"), f"{c.d_model:,}"),
+            _row(W("head_size"), f"{c.d_head} ({c.d_model:,} / {c.n_head})"),
+            _row(W("mlp_width"), W("mlp_width_value", F=c.d_mlp, r=c.d_mlp / c.d_model)),
+            _row(W("vocabulary"), W("n_tokens", n=c.vocab_size)),
+            _row(W("context"), W("n_tokens", n=c.n_ctx)),
+            _row(W("embeddings"), W("tied_embeddings") if c.tied_embeddings else W("separate_embeddings")),
+            _row(W("running_on"), W("device", device=html.escape(str(device)), dtype=html.escape(str(dtype)))),
+            _row(W("parameters"), f"{total:,} ({human(total)})"),
+        ]
+
+        def cell(counts_, k, tot):
+            if k == "unembedding" and counts_[k] == 0:
+                return f'<td class="gg-num">0</td><td class="gg-num">{W("tied")}</td>'
+            return f'<td class="gg-num">{counts_[k]:,}</td><td class="gg-num">{_share(counts_[k] / tot)}</td>'
+
+        rows = [f"<tr><th scope=\"row\">{_name(k)}</th>{cell(counts, k, total)}{cell(gpt3, k, total3)}</tr>"
+                for k in COMPONENTS]
+        rows.append(f'<tr class="gg-total"><th scope="row">{W("total")}</th><td class="gg-num">{total:,}</td>'
+                    f'<td class="gg-num">100%</td><td class="gg-num">{total3:,}</td><td class="gg-num">100%</td></tr>')
+        g = GPT3_175B
+        note = W("note", L=g.n_layer, d=g.d_model, h=g.n_head, F=g.d_mlp, V=g.vocab_size, ctx=g.n_ctx,
+                 tied=W("tied_adj") if g.tied_embeddings else W("separate_adj"), total=human(total3),
+                 here=mlp_share(counts), gpt3=mlp_share(gpt3))
+        return (f'<table class="gg-card-facts"><tbody>{"".join(facts)}</tbody></table>'
+                f'<div class="gg-scroll"><table class="gg-card-params"><thead><tr><th>{W("params_head")}</th>'
+                f'<th colspan="2">{W("this_model")}</th><th colspan="2">GPT-3 175B</th></tr></thead>'
+                f'<tbody>{"".join(rows)}</tbody></table></div>'
+                f'<p class="gg-card-note">{html.escape(note)}</p>')
 
 
 def _bar_text(component: str, count: int, share: float) -> str:
     if count == 0:
-        return {"unembedding": "0 (tied)", "position": "0 (RoPE)"}.get(component, "0")
+        return {"unembedding": W("zero_tied"), "position": W("zero_rope")}.get(component, "0")
     return _share(share)
 
 
@@ -185,14 +263,14 @@ def parameter_figure(param_counts: dict, config: ModelConfig) -> go.Figure:
     counts = _check_counts(param_counts)
     gpt3 = count_parameters(GPT3_175B)
     total, total3 = sum(counts.values()), sum(gpt3.values())
-    names = [NAMES[k] for k in COMPONENTS]
+    names = [_name(k) for k in COMPONENTS]
     rows = list(range(len(COMPONENTS)))
     name = plotly_text(config.name)
 
     def bars(cs, tot, label, colour):
         share = [cs[k] / tot for k in COMPONENTS]
         text = [_bar_text(k, cs[k], s) for k, s in zip(COMPONENTS, share)]
-        hover = [f"<b>{label}</b> · {n}<br>{cs[k]:,} parameters ({human(cs[k])})<br>{s:.2%} of {human(tot)}"
+        hover = [W("hover", label=label, name=n, count=cs[k], human=human(cs[k]), share=s, total=human(tot))
                  for k, n, s in zip(COMPONENTS, names, share)]
         return go.Bar(y=rows, x=share, orientation="h", name=label, marker_color=colour, text=text,
                       textposition="outside", cliponaxis=False, hovertext=hover,
@@ -200,13 +278,12 @@ def parameter_figure(param_counts: dict, config: ModelConfig) -> go.Figure:
 
     fig = go.Figure([bars(counts, total, f"{name} ({human(total)})", THIS),
                      bars(gpt3, total3, f"GPT-3 175B ({human(total3)})", GPT3)])
-    base_layout(fig, "Where the parameters live", height=420, barmode="group", autosize=True,
+    base_layout(fig, W("title"), height=420, barmode="group", autosize=True,
                 legend=dict(orientation="h", yanchor="top", y=-0.15, x=0))
     fig.update_layout(
-        title_subtitle_text=(f"Share of each model's parameters.<br>MLPs hold {mlp_share(counts):.0%} of the "
-                             f"non-embedding ones here, {mlp_share(gpt3):.0%} in GPT-3."),
+        title_subtitle_text=W("subtitle", here=mlp_share(counts), gpt3=mlp_share(gpt3)),
         margin=dict(t=90, l=10, r=60, b=40))
     top = max(max(v / total for v in counts.values()), max(v / total3 for v in gpt3.values()))
-    fig.update_xaxes(title_text="share of all parameters", tickformat=".0%", range=[0, min(1.0, top * 1.2)])
+    fig.update_xaxes(title_text=W("x_axis"), tickformat=".0%", range=[0, min(1.0, top * 1.2)])
     fig.update_yaxes(tickmode="array", tickvals=rows, ticktext=names, autorange="reversed", automargin=True)
     return fig

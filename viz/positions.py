@@ -23,6 +23,43 @@ from model.config import ModelConfig
 from model.trace import Trace
 
 from .common import DIVERGING, base_layout, piece_label
+from .words import table
+
+W = table("positions", {
+    # a RoPE model: an explanation instead of data
+    "none_title": ("Position vectors: none in this model", "位置向量：本模型没有"),
+    "none_text": ("This model adds no position vector to the embedding: a token enters the first block as the same "
+                  "vector at every position.<br>Positions are <b>rotations</b> instead (RoPE, base "
+                  "{base:,.0f}): inside every attention layer, queries and keys are rotated by an angle<br>"
+                  "that grows with the position, so an attention score depends on how far apart two tokens are.",
+                  "本模型不给嵌入向量加位置向量：同一个词元无论在哪个位置，进入第一层时都是同一个向量。<br>"
+                  "位置改由<b>旋转</b>来表示（RoPE，基数 {base:,.0f}）：在每个注意力层内部，"
+                  "查询和键按一个随位置增大的角度旋转，<br>因此注意力分数取决于两个词元相距多远。"),
+    # the learned position vectors
+    "vectors_title": ("position vectors (first {dims} of {C} dims)", "位置向量（{C} 维中的前 {dims} 维）"),
+    "cos_prompt_title": ("cosine between the prompt's positions", "提示词各位置间的余弦相似度"),
+    "cos_all_title": ("cosine between all {n:,} positions", "全部 {n:,} 个位置间的余弦相似度"),
+    "value": ("value", "数值"),
+    "cosine": ("cosine", "余弦相似度"),
+    "hover_vector": ("position %{{customdata}}<br>dim %{{x}}<br>value %{{z:.4f}}<extra></extra>",
+                     "位置 %{{customdata}}<br>第 %{{x}} 维<br>数值 %{{z:.4f}}<extra></extra>"),
+    "vectors_name": ("position vectors", "位置向量"),
+    "pair": ("{a} and {b}", "{a} 与 {b}"),
+    "hover_cos_prompt": ("positions %{{customdata}}<br>cosine %{{z:.3f}}<extra></extra>",
+                         "位置 %{{customdata}}<br>余弦相似度 %{{z:.3f}}<extra></extra>"),
+    "cos_prompt_name": ("cosine (prompt)", "余弦相似度（提示词）"),
+    "position": ("position", "位置"),
+    "dimension": ("dimension", "维度"),
+    "hover_cos_all": ("positions %{{y}} and %{{x}}<br>cosine %{{z:.3f}}<extra></extra>",
+                      "位置 %{{y}} 与 %{{x}}<br>余弦相似度 %{{z:.3f}}<extra></extra>"),
+    "cos_all_name": ("cosine (all positions)", "余弦相似度（全部位置）"),
+    "shown": (" ({n} of them shown, evenly spaced)", "（均匀选取其中 {n} 个显示）"),
+    "title": ("Learned position vectors", "可学习的位置向量"),
+    "subtitle": ("GPT-2 style: the vector of each position (one of {n_ctx:,}) is added to "
+                 "the token's embedding before block 0. {T} positions in this prompt{shown}.",
+                 "GPT-2 的做法：每个位置有自己的向量（共 {n_ctx:,} 个），在第 0 层之前加到词元的嵌入向量上。"
+                 "本提示词有 {T} 个位置{shown}。"),
+})
 
 MAX_DIMS = 64          # dimensions shown in the vector heatmap
 MAX_POSITIONS = 256    # prompt positions shown (evenly sampled beyond)
@@ -53,13 +90,9 @@ def _colour_limit(values: np.ndarray) -> float:
 
 def _explanation(config: ModelConfig) -> go.Figure:
     fig = go.Figure()
-    base_layout(fig, "Position vectors: none in this model", height=220)
-    base = config.rope_base
+    base_layout(fig, W("none_title"), height=220)
     fig.add_annotation(
-        text=("This model adds no position vector to the embedding: a token enters the first block as the same "
-              "vector at every position.<br>Positions are <b>rotations</b> instead (RoPE, base "
-              f"{base:,.0f}): inside every attention layer, queries and keys are rotated by an angle<br>"
-              "that grows with the position, so an attention score depends on how far apart two tokens are."),
+        text=W("none_text", base=config.rope_base),
         x=0, y=0.5, xref="paper", yref="paper", xanchor="left", showarrow=False, align="left",
         font=dict(size=13))
     fig.update_xaxes(visible=False)
@@ -107,9 +140,9 @@ def position_embedding_figure(trace: Trace, pos_embed: np.ndarray | None = None)
     tick = dict(tickmode="array", tickvals=[int(p) for p in rows[::step]], ticktext=labels[::step])
 
     n_cols = 3 if table is not None else 2
-    titles = [f"position vectors (first {dims} of {C} dims)", "cosine between the prompt's positions"]
+    titles = [W("vectors_title", dims=dims, C=C), W("cos_prompt_title")]
     if table is not None:
-        titles.append(f"cosine between all {table.shape[0]:,} positions")
+        titles.append(W("cos_all_title", n=table.shape[0]))
     widths = [0.4, 0.3, 0.3] if n_cols == 3 else [0.55, 0.45]
     spacing = 0.07
     fig = make_subplots(rows=1, cols=n_cols, subplot_titles=titles, horizontal_spacing=spacing, column_widths=widths)
@@ -123,38 +156,35 @@ def position_embedding_figure(trace: Trace, pos_embed: np.ndarray | None = None)
                     y=-0.2, yanchor="top", len=min(width, 0.35), thickness=10)
 
     hover_pos = [[labels[i]] * dims for i in range(len(rows))]
+    pair = W("pair", a="{a}", b="{b}")             # "{a} and {b}" in this language, filled T² times
     fig.add_trace(go.Heatmap(
         z=V, x=np.arange(dims), y=rows, customdata=hover_pos, colorscale=DIVERGING, zmid=0, zmin=-lim, zmax=lim,
-        colorbar=bar("value", 0), hovertemplate="position %{customdata}<br>dim %{x}<br>value %{z:.4f}<extra></extra>",
-        name="position vectors"), row=1, col=1)
+        colorbar=bar(W("value"), 0), hovertemplate=W("hover_vector"), name=W("vectors_name")), row=1, col=1)
     fig.add_trace(go.Heatmap(
         z=cos, x=rows, y=rows, colorscale=DIVERGING, zmin=-1, zmax=1, zmid=0,
-        customdata=[[f"{a} and {b}" for b in labels] for a in labels],
-        colorbar=bar("cosine", 1, span=n_cols - 1),
-        hovertemplate="positions %{customdata}<br>cosine %{z:.3f}<extra></extra>",
-        name="cosine (prompt)"), row=1, col=2)
-    fig.update_yaxes(autorange="reversed", title_text="position", row=1, col=1, **tick)
-    fig.update_xaxes(title_text="dimension", row=1, col=1)
+        customdata=[[pair.format(a=a, b=b) for b in labels] for a in labels],
+        colorbar=bar(W("cosine"), 1, span=n_cols - 1),
+        hovertemplate=W("hover_cos_prompt"), name=W("cos_prompt_name")), row=1, col=2)
+    fig.update_yaxes(autorange="reversed", title_text=W("position"), row=1, col=1, **tick)
+    fig.update_xaxes(title_text=W("dimension"), row=1, col=1)
     fig.update_yaxes(autorange="reversed", row=1, col=2)
-    fig.update_xaxes(row=1, col=2, scaleanchor="y2", constrain="domain", title_text="position")
+    fig.update_xaxes(row=1, col=2, scaleanchor="y2", constrain="domain", title_text=W("position"))
 
     if table is not None:
         every = _sample(table.shape[0], MAX_TABLE)
         fig.add_trace(go.Heatmap(
             z=_cosine(table[every]), x=every, y=every, colorscale=DIVERGING, zmin=-1, zmax=1, zmid=0,
-            showscale=False, hovertemplate="positions %{y} and %{x}<br>cosine %{z:.3f}<extra></extra>",
-            name="cosine (all positions)"), row=1, col=3)
+            showscale=False, hovertemplate=W("hover_cos_all"), name=W("cos_all_name")), row=1, col=3)
         fig.update_yaxes(autorange="reversed", row=1, col=3)
-        fig.update_xaxes(row=1, col=3, scaleanchor="y3", constrain="domain", title_text="position")
+        fig.update_xaxes(row=1, col=3, scaleanchor="y3", constrain="domain", title_text=W("position"))
         # Outline the prompt's span: positions 0..T-1 (in table coordinates, half a sample wide).
         half = (every[1] - every[0]) / 2 if len(every) > 1 else 0.5
         fig.add_shape(type="rect", x0=-half, y0=-half, x1=T - 1 + half, y1=T - 1 + half,
                       line=dict(color="#222", width=1.5), row=1, col=3)
 
-    shown = "" if len(rows) == T else f" ({len(rows)} of them shown, evenly spaced)"
-    base_layout(fig, "Learned position vectors", height=520)
+    shown = "" if len(rows) == T else W("shown", n=len(rows))
+    base_layout(fig, W("title"), height=520)
     fig.update_layout(
-        title_subtitle_text=(f"GPT-2 style: the vector of each position (one of {config.n_ctx:,}) is added to "
-                             f"the token's embedding before block 0. {T} positions in this prompt{shown}."),
+        title_subtitle_text=W("subtitle", n_ctx=config.n_ctx, T=T, shown=shown),
         margin=dict(l=60, r=20, t=100, b=120))
     return fig

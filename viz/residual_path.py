@@ -21,10 +21,32 @@ from model.records import LogitLens
 from model.trace import Trace
 
 from .common import base_layout, pca, piece_label, short, two_line_title
+from .words import table
 
 # Okabe-Ito, without yellow (too light on white) and black (kept for the text).
 PALETTE = ("#0072b2", "#d55e00", "#009e73", "#cc79a7", "#e69f00", "#56b4e9", "#000000", "#999999")
 MAX_PATHS = len(PALETTE)
+
+W = table("residual_path", {
+    "after_embed": ("after embed", "嵌入之后"),
+    "after_layer_n": ("after {layer}", "第 {layer} 层之后"),
+    "hover": ("#{pos} “{token}” {after}<br>lens top-1: “{top}” ({prob:.1%})<br>|x| = {norm:,.1f}",
+              "#{pos} “{token}” {after}<br>logit 透镜的首选：“{top}”（{prob:.1%}）<br>|x| = {norm:,.1f}"),
+    "fit_with_first": ("PCA fitted on every position x layer, position 0 included:<br>"
+                       "its vector reaches {biggest:,.0f} in dimension {dim}, which dominates",
+                       "PCA 拟合了所有位置 × 所有层，包括位置 0：<br>"
+                       "它的向量在第 {dim} 维达到 {biggest:,.0f}，主导了结果"),
+    "fit_without_first": ("PCA fitted on positions 1.. x every layer; position 0 left out:<br>"
+                          "its vector reaches {biggest:,.0f} in dimension {dim}",
+                          "PCA 拟合了位置 1 起 × 所有层，不含位置 0：<br>"
+                          "它的向量在第 {dim} 维达到 {biggest:,.0f}"),
+    "normalised": (" · vectors scaled to unit RMS (direction only)", " · 每个向量已缩放到均方根为 1（只看方向）"),
+    "key": ("<br>numbers = layer (e = embedding) · token = the lens's new guess ≥ 30% · hover: every point",
+            "<br>数字 = 层（e = 嵌入向量）· 词元 = logit 透镜新的猜测（≥ 30%）· 悬停可看每个点"),
+    "title": ("The residual stream's path through the layers", "残差流穿过各层的路径"),
+    "pc1": ("PC1 ({ratio:.0%} of variance)", "PC1（占方差的 {ratio:.0%}）"),
+    "pc2": ("PC2 ({ratio:.0%} of variance)", "PC2（占方差的 {ratio:.0%}）"),
+})
 
 
 def residual_states(trace: Trace) -> np.ndarray:
@@ -111,7 +133,7 @@ def residual_path_figure(trace: Trace, lens: LogitLens, positions: Sequence[int]
     col = {p: i for i, p in enumerate(lens.positions)}
     every = np.concatenate([(states[:, p].astype(np.float64) - mean) @ comps.T for p in positions])
     span = np.maximum(every.max(axis=0) - every.min(axis=0), 1e-9)           # (2,) extent of the drawing
-    layer_names = ["embed"] + [str(l) for l in range(L)]
+    after = [W("after_embed")] + [W("after_layer_n", layer=l) for l in range(L)]
     point_text = ["e"] + [str(l) for l in range(L)]
     data = []
     for k, p in enumerate(positions):
@@ -127,8 +149,8 @@ def residual_path_figure(trace: Trace, lens: LogitLens, positions: Sequence[int]
             new = lens.top_ids[r, c, 0] != lens.top_ids[r - 1, c, 0] and prob[r] >= 0.3
             if r == L or (new and text[r]):
                 text[r] = f"{point_text[r]} “{top[r]}”"
-        hover = [f"#{p} “{tok}” after {layer_names[r]}<br>lens top-1: “{top[r]}” ({prob[r]:.1%})"
-                 f"<br>|x| = {norms[r]:,.1f}" for r in range(L + 1)]
+        hover = [W("hover", pos=p, token=tok, after=after[r], top=top[r], prob=prob[r], norm=norms[r])
+                 for r in range(L + 1)]
         sizes = np.linspace(6, 13, L + 1)
         symbols = ["circle-open"] + ["circle"] * (L - 1) + ["star"]
         data.append(go.Scatter(
@@ -136,25 +158,23 @@ def residual_path_figure(trace: Trace, lens: LogitLens, positions: Sequence[int]
             name=f"#{p} “{tok}” → “{top[-1]}” {prob[-1]:.0%}",
             line=dict(color=colour, width=1.8), marker=dict(color=colour, size=sizes, symbol=symbols,
                                                             line=dict(color="white", width=0.5)),
-            text=text, textposition="top center", textfont=dict(size=9, color=colour),
+            text=text, textposition="top center", textfont=dict(size=10, color=colour),
             hovertext=hover, hovertemplate="%{hovertext}<extra></extra>"))
     raw0 = residual_states(trace)[:, 0]
     outlier = int(np.abs(raw0).max(axis=0).argmax())                          # the sink's largest coordinate
     biggest = float(np.abs(raw0[:, outlier]).max())
     if include_first:
-        detail = ("PCA fitted on every position x layer, position 0 included:<br>"
-                  f"its vector reaches {biggest:,.0f} in dimension {outlier}, which dominates")
+        detail = W("fit_with_first", biggest=biggest, dim=outlier)
     else:
-        detail = ("PCA fitted on positions 1.. x every layer; position 0 left out:<br>"
-                  f"its vector reaches {biggest:,.0f} in dimension {outlier}")
+        detail = W("fit_without_first", biggest=biggest, dim=outlier)
     if normalise:
-        detail += " · vectors scaled to unit RMS (direction only)"
-    detail += "<br>numbers = layer (e = embedding) · token = the lens's new guess ≥ 30% · hover: every point"
+        detail += W("normalised")
+    detail += W("key")
     fig = go.Figure(data=data)
-    base_layout(fig, two_line_title("The residual stream's path through the layers", detail), height=580)
+    base_layout(fig, two_line_title(W("title"), detail), height=580)
     fig.update_layout(
         autosize=True, margin=dict(l=60, r=30, t=110, b=60),
         legend=dict(orientation="h", x=0, y=-0.12, yanchor="top"),
-        xaxis=dict(title=dict(text=f"PC1 ({ratio[0]:.0%} of variance)"), zeroline=False),
-        yaxis=dict(title=dict(text=f"PC2 ({ratio[1]:.0%} of variance)"), zeroline=False))
+        xaxis=dict(title=dict(text=W("pc1", ratio=ratio[0])), zeroline=False),
+        yaxis=dict(title=dict(text=W("pc2", ratio=ratio[1])), zeroline=False))
     return fig

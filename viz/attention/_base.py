@@ -7,6 +7,15 @@ from model.config import ModelConfig
 from model.trace import Trace
 
 from ..common import causal_future, piece_label, token_axis
+from ..words import table
+
+W = table("attention.base", {
+    "head_label": ("h{head} (kv{kv})", "h{head}（KV {kv}）"),
+    "sink_renormalised": ("; first token hidden, rows renormalised over the other keys",
+                          "；已隐藏第一个词元，每行在其余键上重新归一化"),
+    "sink_as_computed": ("; first token hidden, weights as computed (rows no longer sum to 1)",
+                         "；已隐藏第一个词元，权重保持原值（各行之和不再为 1）"),
+})
 
 _MAX_TICKS = 60            # one tick per token up to this many tokens
 
@@ -17,7 +26,7 @@ def _labels(trace: Trace, positions=None) -> list[str]:
 
 
 def _head_label(config: ModelConfig, head: int) -> str:
-    return f"h{head} (kv{config.kv_head_of(head)})"
+    return W("head_label", head=head, kv=config.kv_head_of(head))
 
 
 def _token_axis(trace: Trace, positions=None) -> dict:
@@ -54,7 +63,5 @@ def _view(w: np.ndarray, exclude_first: bool, renormalise: bool) -> np.ndarray:
 def _sink_note(exclude_first: bool, renormalise: bool) -> str:
     if not exclude_first:
         return ""
-    if renormalise:
-        return "; first token hidden, rows renormalised over the other keys"
-    return "; first token hidden, weights as computed (rows no longer sum to 1)"
+    return W("sink_renormalised" if renormalise else "sink_as_computed")
 

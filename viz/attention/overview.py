@@ -8,16 +8,58 @@ from model.config import ModelConfig
 from model.trace import Trace
 
 from ..common import SEQUENTIAL, check_bool, check_head, check_layer, make_figure, plotly_text, two_line_title
+from ..words import table
 from ._base import _head_label, _labels, _pattern, _sink_note, _token_axis, _view
 
 _HEAD_POOL = 56            # layer_heads_figure: at most this many rows/columns per head
 _GAP = 2                   # empty columns between heads in layer_heads_figure
-METRICS = {                # all_heads_figure: metric -> (label, colorbar title)
-    "sink": ("mean attention to the first token (the sink)", "to first"),
-    "previous": ("mean attention to the previous token", "to prev."),
-    "self": ("mean attention to itself", "to self"),
-    "entropy": ("mean entropy of the pattern rows (bits)", "bits"),
-}
+
+W = table("attention.overview", {
+    # all heads of one layer
+    "x_alias": ("{head} · key {block}", "{head} · 键 {block}"),
+    "mass": ("attention mass", "注意力总量"),
+    "weight": ("weight", "权重"),
+    "layer_hover": ("%{{x}}<br>query {query}<br>{what} %{{z:.4f}}<extra></extra>",
+                    "%{{x}}<br>查询 {query}<br>{what} %{{z:.4f}}<extra></extra>"),
+    "pool_note": ("; {T} tokens pooled to {B}×{B} blocks per head (mean over a block's queries of the weight "
+                  "summed over a block's keys)",
+                  "；{T} 个词元合并为每个头 {B}×{B} 个块（先在一块键上对权重求和，再对一块查询取平均）"),
+    "kv_short": ("kv{kv}", "KV {kv}"),
+    "layer_x": ("key tokens, one block per head", "键词元，每个头一块"),
+    "layer_y": ("query token", "查询词元"),
+    "layer_title": ("Layer {layer}: all {H} heads", "第 {layer} 层：全部 {H} 个注意力头"),
+    "layer_subtitle": ("click a head to select it{notes}", "点击一个头即可选中{notes}"),
+    # every head of every layer: metric labels and colour-bar titles
+    "metric_sink": ("mean attention to the first token (the sink)", "对第一个词元（汇点）的平均注意力"),
+    "metric_previous": ("mean attention to the previous token", "对前一个词元的平均注意力"),
+    "metric_self": ("mean attention to itself", "对自身的平均注意力"),
+    "metric_entropy": ("mean entropy of the pattern rows (bits)", "注意力模式各行的平均熵（比特）"),
+    "cbar_sink": ("to first", "对首词元"),
+    "cbar_previous": ("to prev.", "对前一词元"),
+    "cbar_self": ("to self", "对自身"),
+    "cbar_entropy": ("bits", "比特"),
+    "cell": ("to first {first:.3f}<br>to previous {prev:.3f}<br>to self {own:.3f}<br>entropy {ent:.2f} bits",
+             "对首词元 {first:.3f}<br>对前一词元 {prev:.3f}<br>对自身 {own:.3f}<br>熵 {ent:.2f} 比特"),
+    "all_hover": ("layer %{{y}} · head %{{x}}<br>%{{text}}<extra></extra>",
+                  "第 %{{y}} 层 · 头 %{{x}}<br>%{{text}}<extra></extra>"),
+    "over_queries": ("over queries 1..T-1", "对第 1 至 T−1 个查询取平均"),
+    "needs_two": ("(needs at least 2 tokens)", "取平均（至少需要 2 个词元）"),
+    "all_x": ("head (query head → shared K/V head)", "注意力头（查询头 → 共用的 K/V 头）"),
+    "all_y": ("layer", "层"),
+    "all_title": ("Every head: {metric}", "所有注意力头：{metric}"),
+    "all_subtitle": ("averaged {note}; hover for all four statistics; click a head to select it",
+                     "{note}；悬停可看全部四项统计；点击一个头即可选中"),
+    # grouped-query attention
+    "q_reads": ("query head {h} reads K/V head {g}", "查询头 {h} 读取 K/V 头 {g}"),
+    "kv_shared": ("K/V head {g}: shared by query heads {heads}", "K/V 头 {g}：由查询头 {heads} 共用"),
+    "list_sep": (", ", "、"),
+    "gqa": ("grouped-query attention: {H} query heads share {KV} K/V heads ({n} each)",
+            "分组查询注意力：{H} 个查询头共用 {KV} 个 K/V 头（每个 K/V 头对应 {n} 个）"),
+    "mha": ("multi-head attention: each of the {H} query heads has its own K/V head",
+            "多头注意力：{H} 个查询头各有自己的 K/V 头"),
+})
+# all_heads_figure: metric -> (label, colorbar title), in English; the figure reads them from W.
+METRICS = {m: (W.entries[f"metric_{m}"][0], W.entries[f"cbar_{m}"][0]) for m in ("sink", "previous", "self", "entropy")}
 
 
 # ---- all heads of one layer --------------------------------------------------------------------------
@@ -78,18 +120,19 @@ def layer_heads_figure(trace: Trace, layer: int, exclude_first: bool = False, re
             else f"#{starts[b]}–{ends[b] - 1} {labels[starts[b]]}…"
 
     blocks = [block_label(b) for b in range(B)]
-    x_alias = {str(h * (B + _GAP) + b): f"{_head_label(cfg, h)} · key {blocks[b]}" for h in range(H) for b in range(B)}
+    head_labels = [_head_label(cfg, h) for h in range(H)]
+    x_alias = {str(h * (B + _GAP) + b): W("x_alias", head=head_labels[h], block=blocks[b])
+               for h in range(H) for b in range(B)}
     zmax = float(np.nanmax(z)) if np.isfinite(z).any() else 1.0
-    what = "attention mass" if pooled else "weight"
+    what = W("mass" if pooled else "weight")
     q_hover = "%{y}" if pooled else "#%{pointNumber[0]} %{y}"
     heat = dict(type="heatmap", z=z, x0=0, dx=1, y0=0, dy=1, customdata=cd, colorscale=SEQUENTIAL,
                 zmin=0, zmax=zmax, hoverongaps=False, colorbar=dict(title=dict(text=what), thickness=12),
-                hovertemplate=f"%{{x}}<br>query {q_hover}<br>{what} %{{z:.4f}}<extra></extra>")
-    pool_note = (f"; {T} tokens pooled to {B}×{B} blocks per head (mean over a block's queries of the weight "
-                 f"summed over a block's keys)" if pooled else "")
+                hovertemplate=W("layer_hover", query=q_hover, what=what))
+    pool_note = W("pool_note", T=T, B=B) if pooled else ""
     annotations = [dict(x=h * (B + _GAP) + (B - 1) / 2, y=1.0, yref="paper", yanchor="bottom", showarrow=False,
                         text=(f"<b>h{h}</b>" if h == head else f"h{h}")
-                        + f"<br><span style='font-size:9px'>kv{cfg.kv_head_of(h)}</span>",
+                        + f"<br><span style='font-size:9px'>{W('kv_short', kv=cfg.kv_head_of(h))}</span>",
                         font=dict(size=11)) for h in range(H)]
     shapes = []
     if head is not None:
@@ -105,11 +148,11 @@ def layer_heads_figure(trace: Trace, layer: int, exclude_first: bool = False, re
         meta=dict(gg_mark=dict(kind="head-block", block=B, gap=_GAP)),
         xaxis=dict(range=[-0.5, width - 0.5], showticklabels=False, showgrid=False, zeroline=False,
                    tickmode="linear", tick0=0, dtick=1, hoverformat="d", exponentformat="none",
-                   labelalias=x_alias, title=dict(text="key tokens, one block per head")),
+                   labelalias=x_alias, title=dict(text=W("layer_x"))),
         yaxis=dict(range=[B - 0.5, -0.5], showgrid=False, zeroline=False, automargin=True,
-                   title=dict(text="query token"), **y_axis))
-    title = two_line_title(f"Layer {layer}: all {H} heads", f"click a head to select it{_sink_note(exclude_first, renormalise)}"
-                                                     f"{pool_note}")
+                   title=dict(text=W("layer_y")), **y_axis))
+    title = two_line_title(W("layer_title", layer=layer, H=H),
+                           W("layer_subtitle", notes=_sink_note(exclude_first, renormalise) + pool_note))
     return make_figure([heat], layout, title, height=int(min(580, max(320, 190 + 14 * B))),
                    margin=dict(l=60, r=20, t=112, b=40))
 
@@ -154,15 +197,14 @@ def all_heads_figure(trace: Trace, metric: str = "sink", selected: tuple[int, in
     # A plain nested list (not a typed array): plotly.js then hands `points[0].customdata` to a click
     # handler as an ordinary [layer, head] Array, which JSON-encodes as a list.
     cd = np.stack([ll, hh], axis=-1).tolist()
-    text = [[(f"to first {stats[l, h, 0]:.3f}<br>to previous {stats[l, h, 1]:.3f}<br>"
-              f"to self {stats[l, h, 2]:.3f}<br>entropy {stats[l, h, 3]:.2f} bits") for h in range(H)]
-            for l in range(L)]
+    text = [[W("cell", first=stats[l, h, 0], prev=stats[l, h, 1], own=stats[l, h, 2], ent=stats[l, h, 3])
+             for h in range(H)] for l in range(L)]
     heat = dict(type="heatmap", z=stats[:, :, m], x0=0, dx=1, y0=0, dy=1, customdata=cd, text=text,
                 colorscale=SEQUENTIAL, xgap=1, ygap=1,
                 zmin=0, zmax=(float(np.max(stats[:, :, 3])) if metric == "entropy" and trace.T > 1 else 1.0),
-                colorbar=dict(title=dict(text=METRICS[metric][1]), thickness=12),
-                hovertemplate="layer %{y} · head %{x}<br>%{text}<extra></extra>")
-    note = "over queries 1..T-1" if trace.T > 1 else "(needs at least 2 tokens)"
+                colorbar=dict(title=dict(text=W(f"cbar_{metric}")), thickness=12),
+                hovertemplate=W("all_hover"))
+    note = W("over_queries" if trace.T > 1 else "needs_two")
     shapes = []
     if selected is not None:
         l, h = selected
@@ -170,14 +212,13 @@ def all_heads_figure(trace: Trace, metric: str = "sink", selected: tuple[int, in
                            line=dict(color="#e66100", width=3), fillcolor="rgba(0,0,0,0)"))
     layout = dict(
         autosize=True, shapes=shapes, plot_bgcolor="#f4f4f4", meta=dict(gg_mark=dict(kind="cell")),
-        xaxis=dict(title=dict(text="head (query head → shared K/V head)"), tickmode="array",
+        xaxis=dict(title=dict(text=W("all_x")), tickmode="array",
                    tickvals=list(range(H)), ticktext=[_head_label(cfg, h) for h in range(H)],
                    range=[-0.5, H - 0.5], showgrid=False, zeroline=False),
-        yaxis=dict(title=dict(text="layer"), tickmode="linear", tick0=0, dtick=1 if L <= 32 else 2,
+        yaxis=dict(title=dict(text=W("all_y")), tickmode="linear", tick0=0, dtick=1 if L <= 32 else 2,
                    range=[-0.5, L - 0.5], showgrid=False, zeroline=False))
-    return make_figure([heat], layout, two_line_title(f"Every head: {METRICS[metric][0]}",
-                                          f"averaged {note}; hover for all four statistics; click a head to "
-                                          f"select it"), height=640)
+    return make_figure([heat], layout, two_line_title(W("all_title", metric=W(f"metric_{metric}")),
+                                                      W("all_subtitle", note=note)), height=640)
 
 
 # ---- grouped-query attention --------------------------------------------------------------------------
@@ -202,17 +243,17 @@ def gqa_figure(config: ModelConfig, head: int | None = None):
              textposition="top center", customdata=list(range(H)),
              marker=dict(size=[22 if h == head else 16 for h in range(H)], color=color_q, symbol="circle",
                          line=dict(color=["#000" if h == head else "#fff" for h in range(H)], width=2)),
-             hovertext=[f"query head {h} reads K/V head {config.kv_head_of(h)}" for h in range(H)],
+             hovertext=[W("q_reads", h=h, g=config.kv_head_of(h)) for h in range(H)],
              hoverinfo="text"),
         dict(type="scatter", x=kvx, y=[0] * KV, mode="markers+text", text=[f"K/V{g}" for g in range(KV)],
              textposition="bottom center", marker=dict(size=18, color=[palette[g % len(palette)] for g in range(KV)],
                                                       symbol="square"),
-             hovertext=[f"K/V head {g}: shared by query heads "
-                        f"{', '.join(str(h) for h in range(H) if config.kv_head_of(h) == g)}" for g in range(KV)],
+             hovertext=[W("kv_shared", g=g, heads=W("list_sep").join(str(h) for h in range(H)
+                                                                     if config.kv_head_of(h) == g))
+                        for g in range(KV)],
              hoverinfo="text"),
     ]
-    kind = (f"grouped-query attention: {H} query heads share {KV} K/V heads ({config.group_size} each)"
-            if KV < H else f"multi-head attention: each of the {H} query heads has its own K/V head")
+    kind = W("gqa", H=H, KV=KV, n=config.group_size) if KV < H else W("mha", H=H)
     layout = dict(autosize=True, showlegend=False, xaxis=dict(visible=False, range=[-0.7, H - 0.3]),
                   yaxis=dict(visible=False, range=[-0.55, 1.5]))
     return make_figure(data, layout, plotly_text(kind), height=230, margin=dict(l=20, r=20, t=45, b=20))
