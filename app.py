@@ -23,7 +23,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import gradio as gr  # noqa: E402
 from starlette.middleware import Middleware  # noqa: E402
 
-from server import beyond, handlers, render, share, strings  # noqa: E402
+from server import beyond, handlers, lab, render, share, strings  # noqa: E402
 from server.components import figure_value, output_value, template_json  # noqa: E402
 from server.controls import CONTROL_IDS, Controls  # noqa: E402
 from server.handlers import Context, Limits, notice_html  # noqa: E402
@@ -39,7 +39,7 @@ ASSETS = Path(__file__).resolve().parent / "assets"
 # page from "layer-data" (server/layer_data.py).
 OUTPUT_IDS = ["notice", "tokens", "token-count", "embeddings", "neighbours", "positions", "attention-all",
               "logit-lens", "logit-lens-focus", "layer-data", "distribution", "output", "kv-cache", "kv-summary",
-              "session-file", "layer", "head", *handlers.WHAT_IF_IDS]
+              "session-file", "layer", "head", *handlers.WHAT_IF_IDS, *lab.LAB_IDS]
 # What a shared link sets: element id -> its key in the link (server/share.py).
 URL_CONTROLS = {"prompt": "prompt", "chat": "chat", "temperature": "t", "top-k": "k", "top-p": "p", "seed": "seed"}
 
@@ -197,6 +197,10 @@ def build(ctx: Context) -> gr.Blocks:
         bind(on("ablate", "click"), beyond.on_ablate, ["ablate-heads", "ablate-neurons"], show_progress="minimal")
         bind(on("compare", "click"), beyond.on_compare, ["prompt-b"], show_progress="minimal")
         bind(on("prompt-b", "submit"), beyond.on_compare, ["prompt-b"], show_progress="minimal")
+        for trigger in (on("lab-analogy-run", "click"), *(on(i, "submit") for i in ("lab-a", "lab-b", "lab-c"))):
+            bind(trigger, lab.on_analogy, ["lab-a", "lab-b", "lab-c", "lab-k"], needs_view=False, show_progress="minimal")
+        for trigger in (on("lab-direction-run", "click"), *(on(i, "submit") for i in ("dir-a", "dir-b", "dir-words"))):
+            bind(trigger, lab.on_direction, ["dir-a", "dir-b", "dir-words"], needs_view=False, show_progress="minimal")
         bind(on("draw-path", "click"), beyond.on_residual_path, ["path-positions", "path-include-first", "path-direction"],
              show_progress="minimal")
         # Chip clicks and head picks arrive as custom events whose data Gradio hands over as EventData.
@@ -242,10 +246,8 @@ def build(ctx: Context) -> gr.Blocks:
 
         # The named API for scripts (gradio_client).
         from server.api import make_api
-        api_trace, api_distribution, api_generate = make_api(ctx)
-        gr.api(api_trace, api_name="trace")
-        gr.api(api_distribution, api_name="distribution")
-        gr.api(api_generate, api_name="generate")
+        for name, fn in make_api(ctx).items():
+            gr.api(fn, api_name=name)
     return demo
 
 

@@ -31,3 +31,33 @@ class Neighbours:
     cosine: np.ndarray           # (n, k) their cosine similarity to the query token
     vector_ids: np.ndarray       # (m,) queries and all their neighbours, unique
     vectors: np.ndarray          # (m, C) float32 embedding rows of vector_ids (for PCA)
+
+
+# ---- the embedding lab (model/embedding_lab.py) ------------------------------------------------
+@dataclass(frozen=True)
+class Neighbour:
+    token: str
+    id: int
+    cosine: float
+
+
+@dataclass(frozen=True)
+class Analogy:
+    ids: dict[str, int]                  # {"a": id, "b": id, "c": id}
+    results: tuple[Neighbour, ...]       # best first
+    points: np.ndarray                   # (3 + k, C) E rows of a, b, c and the results (for a picture)
+    target: np.ndarray                   # (C,) E[a] - E[b] + E[c]
+
+
+@dataclass(frozen=True)
+class Projection:
+    word: str
+    id: int
+    projection: float
+
+
+@dataclass(frozen=True)
+class Direction:
+    ids: dict[str, int]                  # {"a": id, "b": id}
+    scores: tuple[Projection, ...]       # in the order the words were given
+    norm: float                          # |E[a] - E[b]|

@@ -1,4 +1,4 @@
-"""The named HTTP API (/trace, /distribution, /generate), usable with gradio_client.
+"""The named HTTP API (/trace, /distribution, /generate, /analogy, /direction), usable with gradio_client.
 
 Every argument arrives from outside and may be of any type or range: it is checked here and a
 bad one becomes a gr.Error with a plain message (the client sees the message, never a traceback).
@@ -10,6 +10,7 @@ import logging
 
 import gradio as gr
 
+from model import embedding_lab
 from model.sampling import SamplingParams
 from model.sampling import distribution as next_token_distribution
 
@@ -39,8 +40,8 @@ def _top(ctx: Context, logits, params: SamplingParams, n: int) -> list[dict]:
              "probability": float(d.probs[i])} for i in d.top(n)]
 
 
-def make_api(ctx: Context):
-    """-> the three endpoint functions, bound to one model context."""
+def make_api(ctx: Context) -> dict:
+    """-> {endpoint name: function}, bound to one model context."""
 
     @_checked
     def trace(prompt: str) -> dict:
@@ -70,4 +71,20 @@ def make_api(ctx: Context):
         return {"text": g.text, "tokens": [ctx.lm.decode([i]) for i in g.new_ids], "ids": g.new_ids,
                 "stopped_at_eos": g.stopped_at_eos}
 
-    return trace, distribution, generate
+    @_checked
+    def analogy(a: str, b: str, c: str, k: int = 10) -> dict:
+        """a - b + c: the k vocabulary tokens whose input embeddings are most cosine-similar to
+        E[a] - E[b] + E[c], best first, the three inputs left out. Each word is used as typed (a
+        leading space is part of it) and must be one token."""
+        r = embedding_lab.analogy(ctx.lm, a, b, c, whole_number(k, "k", 1, 100))
+        return {"ids": r.ids, "results": [{"token": n.token, "id": n.id, "cosine": n.cosine} for n in r.results]}
+
+    @_checked
+    def direction(a: str, b: str, words: str) -> dict:
+        """The direction d = E[a] - E[b] and each word's projection E[w] . d / |d|, in the order given;
+        `words` is split at commas, each piece kept as typed (" cars, car" is " cars" and " car")."""
+        r = embedding_lab.direction(ctx.lm, a, b, words)
+        return {"ids": r.ids, "scores": [{"word": s.word, "id": s.id, "projection": s.projection} for s in r.scores]}
+
+    return {"trace": trace, "distribution": distribution, "generate": generate, "analogy": analogy,
+            "direction": direction}

@@ -144,6 +144,8 @@ def everything(ctx: Context, view: View, c: Controls, layer_budget: int | None =
 
 
 # Panels computed on request beside the session's view; a new prompt clears them.
+# The embedding lab's panels (server/lab.py): they depend on no prompt, only on their own inputs.
+LAB_IDS = ("lab-analogy-figure", "lab-analogy-table", "lab-direction-figure")
 WHAT_IF_IDS = ("ablation", "ablation-lens", "ablation-summary", "compare-attention", "compare-mlp", "compare-prediction",
                "compare-cosine", "compare-summary", "residual-path")
 
@@ -204,7 +206,7 @@ def on_language(ctx: Context, view: View | None, c: Controls) -> tuple[View, dic
     panels go back to their hints, in the new language: press their button again to redraw them."""
     view = view or initial_view(ctx)
     out = everything(ctx, view, c, layer_budget=0)
-    out.update(dict.fromkeys(WHAT_IF_IDS))
+    out.update(dict.fromkeys(WHAT_IF_IDS + LAB_IDS))
     return view, out
 
 

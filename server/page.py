@@ -86,6 +86,29 @@ class Sections:
                 self.explain("embeddings")
         # Learned position vectors exist only in the GPT-2 family; RoPE models rotate q and k instead.
         self.plot("positions", visible=not self.cfg.uses_rope)
+        self.embedding_lab()
+
+    def embedding_lab(self):
+        """a - b + c and words on a direction, with the model's own embedding rows (server/lab.py)."""
+        with gr.Accordion(strings.label("embedding-lab"), open=False, elem_id="embedding-lab"):
+            with gr.Row(elem_classes=["gg-lab-row"]):
+                for elem_id, value in (("lab-a", " king"), ("lab-b", " man"), ("lab-c", " woman")):
+                    gr.Textbox(value, label=strings.label(elem_id), elem_id=elem_id, min_width=90)
+                gr.Number(10, label=strings.label("lab-k"), elem_id="lab-k", precision=0, minimum=1, maximum=100,
+                          min_width=90)
+                gr.Button(strings.button("lab-analogy-run"), elem_id="lab-analogy-run", scale=0, min_width=120)
+            with gr.Row():
+                with gr.Column(scale=3):
+                    plot_panel("lab-analogy-figure", hint=strings.HINTS["lab-analogy"])
+                with gr.Column(scale=2):
+                    gr.HTML("", elem_id="lab-analogy-table")
+            with gr.Row(elem_classes=["gg-lab-row"]):
+                gr.Textbox(" cats", label=strings.label("dir-a"), elem_id="dir-a", min_width=90)
+                gr.Textbox(" cat", label=strings.label("dir-b"), elem_id="dir-b", min_width=90)
+                gr.Textbox(" dogs, dog, houses, house, one, two, three, four, five", label=strings.label("dir-words"),
+                           elem_id="dir-words", scale=3)
+                gr.Button(strings.button("lab-direction-run"), elem_id="lab-direction-run", scale=0, min_width=120)
+            plot_panel("lab-direction-figure", hint=strings.HINTS["lab-direction"])
 
     def stepper(self):
         """The one layer control every layer-dependent panel follows; it sticks to the top of the

@@ -40,6 +40,13 @@ LABELS: dict[str, dict[str, str]] = {
     "examples": {"en": "Examples", "zh": "示例"},
     "lens-positions": {"en": "Positions in the grid (e.g. 0-5, 9, last; empty: the last 12 and the focus)",
                        "zh": "网格里的位置（例如 0-5, 9, last；留空：最后 12 个和焦点）"},
+    "lab-a": {"en": "a", "zh": "a"}, "lab-b": {"en": "− b", "zh": "− b"}, "lab-c": {"en": "+ c", "zh": "+ c"},
+    "lab-k": {"en": "k nearest", "zh": "最近的 k 个"},
+    "dir-a": {"en": "direction from b …", "zh": "方向：从 b …"}, "dir-b": {"en": "b", "zh": "b"},
+    "dir-words": {"en": "… to a; words to place on it (comma-separated, spaces kept)",
+                  "zh": "… 到 a；要放到这个方向上的词（用逗号分隔，空格照原样保留）"},
+    "embedding-lab": {"en": "Embedding lab: arithmetic and directions with the model's own vectors",
+                      "zh": "嵌入向量实验：用模型自己的向量做算术、找方向"},
     "attention-basics": {"en": "How attention works: a worked example, and which heads share keys and values",
                          "zh": "注意力如何工作：一个算好的例子，以及哪些注意力头共享键和值"},
 }
@@ -60,6 +67,10 @@ HINTS: dict[str, dict[str, str]] = {
                 "zh": "按“比较”，在同一层、同一个注意力头上把提示词 B 和当前的提示词并排比较。"},
     "residual-path": {"en": "Press “Draw paths” to follow the chosen tokens through the layers.",
                       "zh": "按“画出路径”，跟随所选的词元穿过各层。"},
+    "lab-analogy": {"en": "Press “a − b + c” to find the tokens nearest to E[a] − E[b] + E[c] (e.g. king − man + woman).",
+                    "zh": "按“a − b + c”，找出离 E[a] − E[b] + E[c] 最近的词元（例如 king − man + woman）。"},
+    "lab-direction": {"en": "Press “Place on the direction” to see where each word falls along E[a] − E[b].",
+                      "zh": "按“放到方向上”，看每个词落在 E[a] − E[b] 方向上的什么位置。"},
 }
 
 BUTTONS: dict[str, dict[str, str]] = {
@@ -74,6 +85,8 @@ BUTTONS: dict[str, dict[str, str]] = {
     "compare": {"en": "Compare", "zh": "比较"},
     "draw-path": {"en": "Draw paths", "zh": "画出路径"},
     "lens-show": {"en": "Show these positions", "zh": "显示这些位置"},
+    "lab-analogy-run": {"en": "a − b + c", "zh": "a − b + c"},
+    "lab-direction-run": {"en": "Place on the direction", "zh": "放到方向上"},
 }
 
 PLACEHOLDERS: dict[str, dict[str, str]] = {

@@ -53,3 +53,33 @@ def test_bad_arguments_get_a_clear_error_and_the_next_call_works(client, args, a
     msg = str(info.value)
     assert "Traceback" not in msg and len(msg) < 400
     assert client.predict("Hello", api_name="/trace")["ids"]
+
+
+# ---- the embedding lab -------------------------------------------------------------------------------
+def test_analogy_endpoint(client, lm):
+    out = client.predict(" king", " man", " woman", 5, api_name="/analogy")
+    assert out["ids"] == {"a": lm.tokenize(" king")[0], "b": lm.tokenize(" man")[0], "c": lm.tokenize(" woman")[0]}
+    assert len(out["results"]) == 5 and out["results"][0]["token"] == " queen"
+    cos = [r["cosine"] for r in out["results"]]
+    assert cos == sorted(cos, reverse=True) and all(r["id"] not in out["ids"].values() for r in out["results"])
+    assert len(client.predict(" king", " man", " woman", api_name="/analogy")["results"]) == 10   # k defaults to 10
+
+
+def test_direction_endpoint_keeps_words_as_typed(client, lm):
+    out = client.predict(" cats", " cat", " dogs, dog", api_name="/direction")
+    assert [s["word"] for s in out["scores"]] == [" dogs", " dog"]
+    assert [s["id"] for s in out["scores"]] == [lm.tokenize(" dogs")[0], lm.tokenize(" dog")[0]]
+    assert out["scores"][0]["projection"] > out["scores"][1]["projection"]
+
+
+@pytest.mark.parametrize("args, api, says", [
+    (("queen", " man", " woman", 5), "/analogy", "' queen'"),      # two tokens: the message offers the spaced one
+    ((" king", " man", "", 5), "/analogy", "non-empty"),
+    ((" king", " man", " woman", 0), "/analogy", "k"),
+    ((" cats", " cat", ""), "/direction", "at least one word"),
+    ((" cat", " cat", " dog"), "/direction", "same token"),
+])
+def test_lab_refusals_name_the_problem(client, args, api, says):
+    with pytest.raises(Exception) as info:
+        client.predict(*args, api_name=api)
+    assert says in str(info.value) and "Traceback" not in str(info.value)

@@ -1,0 +1,69 @@
+"""Handlers of the embedding lab (the embeddings section): a - b + c, and words on a direction.
+
+Same contract as server/handlers.py: (ctx, view, controls, inputs) -> (view, {element id: value});
+a ValueError carries the message for the page's notice. The lab reads only the embedding matrix,
+so it never changes the session's view.
+
+Element ids:
+  on_analogy   -> "lab-analogy-figure", "lab-analogy-table", "notice"
+  on_direction -> "lab-direction-figure", "notice"
+"""
+from __future__ import annotations
+
+from model import embedding_lab as lab
+from viz import embedding_lab as lab_viz
+from viz.words import table
+
+from .controls import Controls, whole_number
+from .handlers import LAB_IDS, Context  # noqa: F401 - LAB_IDS: the ids this module writes
+from .state import View
+
+SAY = table("server.lab", {
+    "not_one": ("{word} is not one token of the vocabulary: the tokenizer makes {pieces}. The lab needs words of "
+                "one token each.", "{word} 不是词表里的单个词元：分词器把它切成了 {pieces}。实验里的每个词都必须是一个词元。"),
+    "no_token": ("no token at all", "什么词元都没有"),
+    "try_spaced": (" Try {spaced} (with a leading space), which is one token.", "试试 {spaced}（前面带一个空格），它是一个词元。"),
+    "empty_word": ("Each word must be non-empty: fill in a, b and c.", "每个词都不能是空的：请填好 a、b 和 c。"),
+    "no_words": ("Give at least one word to place on the direction (a comma-separated list).",
+                 "请至少给出一个要放到方向上的词（用逗号分隔）。"),
+    "same": ("a and b are the same token: their difference has no direction.", "a 和 b 是同一个词元：它们的差没有方向。"),
+    "too_many": ("At most 100 words.", "最多 100 个词。"),
+})
+
+
+def _shown(word: str) -> str:
+    """A word as the notice shows it: quoted, with its spaces visible."""
+    return "“" + word.replace(" ", "␣") + "”"
+
+
+def _explained(e: ValueError) -> ValueError:
+    """The model room's refusal, in the page's language."""
+    if isinstance(e, lab.NotOneToken):
+        pieces = " + ".join(_shown(p) for p in e.pieces) if e.pieces else SAY("no_token")
+        text = SAY("not_one", word=_shown(e.word), pieces=pieces)
+        if e.suggestion is not None:
+            text += SAY("try_spaced", spaced=_shown(e.suggestion))
+        return ValueError(text)
+    if isinstance(e, lab.LabRefusal) and e.key in SAY.entries:
+        return ValueError(SAY(e.key))
+    return e
+
+
+def on_analogy(ctx: Context, view: View, c: Controls, a, b, cc, k) -> tuple[View, dict]:
+    k = whole_number(k, "k", 1, 100)
+    try:
+        r = lab.analogy(ctx.lm, a, b, cc, k)
+    except ValueError as e:
+        raise _explained(e) from None
+    return view, {"lab-analogy-figure": lab_viz.analogy_figure(r, ctx.labels),
+                  "lab-analogy-table": lab_viz.analogy_table_html(r, ctx.labels), "notice": ""}
+
+
+def on_direction(ctx: Context, view: View, c: Controls, a, b, words) -> tuple[View, dict]:
+    try:
+        r = lab.direction(ctx.lm, a, b, words)
+        ends = lab.direction(ctx.lm, a, b, [a, b])                   # where a and b themselves fall
+    except ValueError as e:
+        raise _explained(e) from None
+    pa, pb = (s.projection for s in ends.scores)
+    return view, {"lab-direction-figure": lab_viz.direction_figure(r, ctx.labels, (pa, pb)), "notice": ""}
