@@ -24,7 +24,7 @@
   }
   // Each plot panel keeps its div (assets/plots.js): bind the click handler once, when it first appears.
   function bindHeadClicks() {
-    for (const [id, withLayer] of [["attention-heads", false], ["attention-all", true]]) {
+    for (const [id, withLayer] of [["attention-heads", false], ["attention-all", true], ["head-roles", true]]) {
       const plot = document.querySelector("#" + id + " .js-plotly-plot");
       if (!plot || plot.__ggBound || typeof plot.on !== "function") continue;
       plot.__ggBound = true;
@@ -35,10 +35,21 @@
         cd = typeof cd === "object" && cd.length !== undefined ? Array.from(cd) : [cd];
         if (withLayer && cd.length >= 2) sendPick(cd[0], cd[1]);
         else sendPick(currentLayer(), cd[cd.length - 1]);
+        if (id === "head-roles") showAttention();
       });
     }
   }
   setInterval(bindHeadClicks, 400);
+  function showAttention() {        // a head picked from the head roles: show it in the attention view
+    const panel = document.getElementById("attention");
+    if (panel) panel.scrollIntoView({block: "start", behavior: "smooth"});
+  }
+  document.addEventListener("click", function (e) {
+    const button = e.target.closest && e.target.closest("button.gg-pick-head[data-gg-layer]");
+    if (!button) return;
+    sendPick(button.dataset.ggLayer, button.dataset.ggHead);
+    showAttention();
+  });
 
   // Tokens arriving (Run, Next token, Generate streaming) count as activity (assets/plots.js).
   function watchTokens() {

@@ -40,11 +40,11 @@ SAY = table("server.notices", {
                      "Press Run to see your prompt.",
                      "服务器上已经没有这个页面的会话了（闲置太久、被许多其他会话挤掉，或者应用重启了），"
                      "所以页面现在重新显示初始的提示词。按“运行”即可看到你的提示词。"),
-    "layers_list": ("layers must be a list of layer numbers", "layers 必须是层号的列表"),
+    "layers_list": ("layers must be a list of layer numbers", "参数 layers 必须是层号列表"),
     "context_full": ("This session's text has reached the limit of {limit} tokens; run a shorter prompt to start again.",
                      "本次会话的文本已达到 {limit} 个词元的上限；请运行一个更短的提示词重新开始。"),
     "ended": ("The model already ended its answer (end-of-sequence token). Run a new prompt to continue.",
-              "模型已经结束了它的回答（序列结束词元）。请运行一个新的提示词再继续。"),
+              "模型已经结束了回答（生成了序列结束词元）。请运行一个新的提示词再继续。"),
     "stopped_eos": ("Stopped: the model produced its end-of-sequence token.", "已停止：模型生成了序列结束词元。"),
     "failed": ("Something went wrong inside the app ({kind}); nothing was changed and the page still works. "
                "Please try again.", "应用内部出了问题（{kind}）；什么都没有改变，页面仍然可以使用。请再试一次。"),
@@ -146,7 +146,7 @@ def everything(ctx: Context, view: View, c: Controls, layer_budget: int | None =
 # Panels computed on request beside the session's view; a new prompt clears them.
 # The embedding lab's panels (server/lab.py): they depend on no prompt, only on their own inputs.
 LAB_IDS = ("lab-analogy-figure", "lab-analogy-table", "lab-direction-figure")
-WHAT_IF_IDS = ("ablation", "ablation-lens", "ablation-summary", "compare-attention", "compare-mlp", "compare-prediction",
+WHAT_IF_IDS = ("head-roles", "head-roles-top", "ablation", "ablation-lens", "ablation-summary", "compare-attention", "compare-mlp", "compare-prediction",
                "compare-cosine", "compare-summary", "residual-path")
 
 

@@ -1,4 +1,4 @@
-"""Handlers of the embedding lab (the embeddings section): a - b + c, and words on a direction.
+"""Handlers of the labs: the embedding lab (a - b + c, words on a direction) and head roles.
 
 Same contract as server/handlers.py: (ctx, view, controls, inputs) -> (view, {element id: value});
 a ValueError carries the message for the page's notice. The lab reads only the embedding matrix,
@@ -7,11 +7,16 @@ so it never changes the session's view.
 Element ids:
   on_analogy   -> "lab-analogy-figure", "lab-analogy-table", "notice"
   on_direction -> "lab-direction-figure", "notice"
+  on_roles_repeated, on_roles_prompt -> "head-roles", "head-roles-top", "notice"
 """
 from __future__ import annotations
 
+import numpy as np
+
 from model import embedding_lab as lab
+from model import head_roles as roles
 from viz import embedding_lab as lab_viz
+from viz import head_roles as roles_viz
 from viz.words import table
 
 from .controls import Controls, whole_number
@@ -20,8 +25,8 @@ from .state import View
 
 SAY = table("server.lab", {
     "not_one": ("{word} is not one token of the vocabulary: the tokenizer makes {pieces}. The lab needs words of "
-                "one token each.", "{word} 不是词表里的单个词元：分词器把它切成了 {pieces}。实验里的每个词都必须是一个词元。"),
-    "no_token": ("no token at all", "什么词元都没有"),
+                "one token each.", "{word} 不是词表里的单个词元：分词结果为 {pieces}。实验里的每个词都必须恰好是一个词元。"),
+    "no_token": ("no token at all", "空（一个词元也没有）"),
     "try_spaced": (" Try {spaced} (with a leading space), which is one token.", "试试 {spaced}（前面带一个空格），它是一个词元。"),
     "empty_word": ("Each word must be non-empty: fill in a, b and c.", "每个词都不能是空的：请填好 a、b 和 c。"),
     "no_words": ("Give at least one word to place on the direction (a comma-separated list).",
@@ -67,3 +72,31 @@ def on_direction(ctx: Context, view: View, c: Controls, a, b, words) -> tuple[Vi
         raise _explained(e) from None
     pa, pb = (s.projection for s in ends.scores)
     return view, {"lab-direction-figure": lab_viz.direction_figure(r, ctx.labels, (pa, pb)), "notice": ""}
+
+
+# ---- head roles ---------------------------------------------------------------------------------
+REPEATED_N = 20          # random tokens, then the same again: 20 positions where induction can act
+REPEATED_SEED = 0
+
+
+def _roles_out(trace, source: str) -> dict:
+    patterns = np.stack([trace.act("attn.hook_pattern", l) for l in range(trace.config.n_layer)])   # (L, H, T, T)
+    scores = roles.role_scores(patterns, trace.token_ids)
+    top = {role: roles.top_heads(scores[role], 3) for role in roles.ROLES}
+    return {"head-roles": roles_viz.role_figure(scores, source), "head-roles-top": roles_viz.top_heads_html(top),
+            "notice": ""}
+
+
+def repeated_trace(ctx: Context):
+    """A repeated random sequence (fixed seed): the classic test for induction heads."""
+    V = ctx.lm.cfg.vocab_size
+    ids = roles.repeated_random_ids(REPEATED_N, min(1000, V // 4), min(20_000, V), REPEATED_SEED)
+    return ctx.lm.trace(ids)
+
+
+def on_roles_repeated(ctx: Context, view: View, c: Controls) -> tuple[View, dict]:
+    return view, _roles_out(repeated_trace(ctx), roles_viz.W("on_repeated", n=REPEATED_N))
+
+
+def on_roles_prompt(ctx: Context, view: View, c: Controls) -> tuple[View, dict]:
+    return view, _roles_out(view.trace, roles_viz.W("on_prompt", T=view.T))

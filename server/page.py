@@ -144,6 +144,20 @@ class Sections:
             with gr.Row():
                 self.worked = gr.HTML(worked_example(LANG0), elem_id="worked-example")
                 plot_panel("gqa", gqa_figure(self.cfg))       # redrawn in the page's language by the switch
+        self.head_roles()
+
+    def head_roles(self):
+        """Every head scored for five roles (server/lab.py); a click opens a head above."""
+        with gr.Accordion(strings.label("head-roles-box"), open=False, elem_id="head-roles-box"):
+            gr.Markdown(strings.text("head-roles-note"), elem_id="head-roles-note")
+            with gr.Row():
+                gr.Button(strings.button("roles-repeated"), elem_id="roles-repeated", scale=0, min_width=200)
+                gr.Button(strings.button("roles-prompt"), elem_id="roles-prompt", scale=0, min_width=160)
+            with gr.Row():
+                with gr.Column(scale=3):
+                    plot_panel("head-roles", hint=strings.HINTS["head-roles"])
+                with gr.Column(scale=2):
+                    gr.HTML("", elem_id="head-roles-top")
 
     def mlp(self):
         self.heading("mlp")

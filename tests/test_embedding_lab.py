@@ -101,3 +101,45 @@ def test_lab_figures_and_refusals_speak_chinese(lm):
     # The direction's bars are the words in the order given, with their projections.
     bars = d["lab-direction-figure"].data[0]
     assert list(bars.y) == ["·dogs", "·dog"] and bars.x[0] > bars.x[1]
+
+
+# ---- head roles -----------------------------------------------------------------------------------
+def _patterns_attending(T: int, target) -> np.ndarray:
+    """(1, 1, T, T) pattern where query q puts all its weight on key target(q)."""
+    A = np.zeros((1, 1, T, T))
+    for q in range(T):
+        A[0, 0, q, target(q)] = 1.0
+    return A
+
+
+def test_head_role_scores_on_hand_built_patterns():
+    from model import head_roles as R
+    ids = R.repeated_random_ids(5, 100, 200, seed=1)                       # x0..x4 x0..x4
+    T = len(ids)
+    prev = R.role_scores(_patterns_attending(T, lambda q: max(q - 1, 0)), ids)
+    assert prev["previous"][0, 0] == 1.0 and prev["first"][0, 0] == pytest.approx(1 / (T - 1))
+    sink = R.role_scores(_patterns_attending(T, lambda q: 0), ids)
+    assert sink["first"][0, 0] == 1.0 and sink["previous"][0, 0] == pytest.approx(1 / (T - 1))
+    # An induction head: in the second half, attend to the token after the earlier copy (q - 5 + 1).
+    ind = R.role_scores(_patterns_attending(T, lambda q: q - 4 if q >= 5 else q), ids)
+    assert ind["induction"][0, 0] == 1.0 and ind["duplicate"][0, 0] == 0.0 and ind["self"][0, 0] == pytest.approx(4 / 9)
+    dup = R.role_scores(_patterns_attending(T, lambda q: q - 5 if q >= 5 else 0), ids)
+    assert dup["duplicate"][0, 0] == 1.0 and dup["induction"][0, 0] == 0.0
+    # No repeated token: duplicate and induction are not measurable (NaN), not zero.
+    plain = R.role_scores(_patterns_attending(4, lambda q: q), [1, 2, 3, 4])
+    assert np.isnan(plain["induction"][0, 0]) and np.isnan(plain["duplicate"][0, 0]) and plain["self"][0, 0] == 1.0
+    assert R.top_heads(plain["induction"]) == []
+
+
+def test_the_model_has_induction_heads_on_a_repeated_sequence(lm):
+    from model import head_roles as R
+    from server import lab as lab_handlers
+    from server.handlers import Context, Limits
+    tr = lab_handlers.repeated_trace(Context(lm, Limits()))
+    P = np.stack([tr.act("attn.hook_pattern", l) for l in range(lm.cfg.n_layer)])
+    scores = R.role_scores(P, tr.token_ids)
+    (l, h, s), = R.top_heads(scores["induction"], 1)
+    # The best induction head really attends to the token after the earlier copy in the second half.
+    T, n = tr.T, lab_handlers.REPEATED_N
+    assert s > 0.5 and np.mean([P[l, h, q, q - n + 1] for q in range(n + 1, T)]) > 0.5
+    assert scores["induction"][l, h] > scores["previous"][l, h]

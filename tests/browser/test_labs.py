@@ -1,4 +1,4 @@
-"""The embedding lab in the real page: a - b + c and words on a direction, in English and 中文."""
+"""The labs in the real page: a - b + c, words on a direction, head roles; in English and 中文."""
 from __future__ import annotations
 
 import pytest
@@ -56,3 +56,22 @@ def test_lab_in_chinese(new_page):
     fill(page, "dir-b", " cat")
     page.click("#lab-direction-run")
     page.wait_for_function("document.querySelector('#notice').innerText.includes('同一个词元')", timeout=20_000)
+
+
+def test_head_roles_find_an_induction_head_and_open_it(new_page, lm):
+    page = new_page()
+    page.click("#head-roles-box button, #head-roles-box .label-wrap")
+    page.wait_for_selector("#roles-repeated", state="visible", timeout=10_000)
+    page.click("#roles-repeated")
+    page.wait_for_function("document.querySelectorAll('#head-roles-top button.gg-pick-head').length >= 10", timeout=30_000)
+    assert has_plot(page, "head-roles")
+    # The map shows the induction role first: 30 layers x 9 heads of scores in 0..1.
+    z = plot_data(page, "head-roles")[4]["z"]
+    assert len(z) == lm.cfg.n_layer and len(z[0]) == lm.cfg.n_head
+    best = page.eval_on_selector("#head-roles-top tr:last-child button.gg-pick-head",
+                                 "b => [Number(b.dataset.ggLayer), Number(b.dataset.ggHead)]")
+    assert z[best[0]][best[1]] == max(max(v for v in row if v is not None) for row in z) > 0.5
+    # A click on the top induction head opens it in the attention section (layer and head controls follow).
+    page.click("#head-roles-top tr:last-child button.gg-pick-head")
+    page.wait_for_function(f"document.querySelector('#layer input[type=number]').value == '{best[0]}'", timeout=10_000)
+    page.wait_for_function(f"document.querySelector('#head input[type=number]').value == '{best[1]}'", timeout=10_000)
