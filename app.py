@@ -201,6 +201,7 @@ def build(ctx: Context) -> gr.Blocks:
             bind(trigger, lab.on_analogy, ["lab-a", "lab-b", "lab-c", "lab-k"], needs_view=False, show_progress="minimal")
         for trigger in (on("lab-direction-run", "click"), *(on(i, "submit") for i in ("dir-a", "dir-b", "dir-words"))):
             bind(trigger, lab.on_direction, ["dir-a", "dir-b", "dir-words"], needs_view=False, show_progress="minimal")
+        bind(on("temps-run", "click"), lab.on_temperatures, show_progress="minimal")
         bind(on("roles-repeated", "click"), lab.on_roles_repeated, needs_view=False, show_progress="minimal")
         bind(on("roles-prompt", "click"), lab.on_roles_prompt, show_progress="minimal")
         bind(on("draw-path", "click"), beyond.on_residual_path, ["path-positions", "path-include-first", "path-direction"],

@@ -8,6 +8,7 @@ Element ids:
   on_analogy   -> "lab-analogy-figure", "lab-analogy-table", "notice"
   on_direction -> "lab-direction-figure", "notice"
   on_roles_repeated, on_roles_prompt -> "head-roles", "head-roles-top", "notice"
+  on_temperatures -> "temps", "notice"
 """
 from __future__ import annotations
 
@@ -15,8 +16,10 @@ import numpy as np
 
 from model import embedding_lab as lab
 from model import head_roles as roles
+from model import temperatures
 from viz import embedding_lab as lab_viz
 from viz import head_roles as roles_viz
+from viz import temperatures as temps_viz
 from viz.words import table
 
 from .controls import Controls, whole_number
@@ -33,6 +36,8 @@ SAY = table("server.lab", {
                  "请至少给出一个要放到方向上的词（用逗号分隔）。"),
     "same": ("a and b are the same token: their difference has no direction.", "a 和 b 是同一个词元：它们的差没有方向。"),
     "too_many": ("At most 100 words.", "最多 100 个词。"),
+    "no_room": ("This session's text has no room for more tokens: run a shorter prompt.",
+                "本次会话的文本已经没有空间再续写了：请运行一个更短的提示词。"),
 })
 
 
@@ -100,3 +105,17 @@ def on_roles_repeated(ctx: Context, view: View, c: Controls) -> tuple[View, dict
 
 def on_roles_prompt(ctx: Context, view: View, c: Controls) -> tuple[View, dict]:
     return view, _roles_out(view.trace, roles_viz.W("on_prompt", T=view.T))
+
+
+# ---- temperature, side by side -----------------------------------------------------------------
+SIDE_BY_SIDE_TOKENS = 10
+
+
+def on_temperatures(ctx: Context, view: View, c: Controls) -> tuple[View, dict]:
+    """The session's text continued at T = 0, 0.7, 1.2 and 2 with the page's seed."""
+    room = min(ctx.limits.max_context, ctx.lm.cfg.n_ctx) - view.T
+    n = max(0, min(SIDE_BY_SIDE_TOKENS, room))
+    if n == 0:
+        raise ValueError(SAY("no_room"))
+    rows = temperatures.continue_at(ctx.lm, view.trace.token_ids, n, c.seed)
+    return view, {"temps": temps_viz.side_by_side_html(rows, ctx.labels, view.trace.prompt, c.seed), "notice": ""}

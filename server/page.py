@@ -200,6 +200,9 @@ class Sections:
                     return ctx.vocabulary_labels()
                 distribution_panel("distribution", self.init["distribution"], vocabulary_labels)
         self.explain("distribution")
+        with gr.Accordion(strings.label("temps-box"), open=False, elem_id="temps-box"):
+            gr.Button(strings.button("temps-run"), elem_id="temps-run", scale=0, min_width=240)
+            gr.HTML("", elem_id="temps")
         self.heading("kv_cache")
         with gr.Row():
             self.plot("kv-cache", scale=3)

@@ -45,6 +45,8 @@ LABELS: dict[str, dict[str, str]] = {
     "dir-a": {"en": "direction from b …", "zh": "方向：从 b …"}, "dir-b": {"en": "b", "zh": "b"},
     "dir-words": {"en": "… to a; words to place on it (comma-separated, spaces kept)",
                   "zh": "… 到 a；要放到这个方向上的词（用逗号分隔，空格照原样保留）"},
+    "temps-box": {"en": "Temperature side by side: the same text continued at T = 0, 0.7, 1.2 and 2",
+                  "zh": "温度并排比较：同一段文本在 T = 0、0.7、1.2 和 2 下的续写"},
     "head-roles-box": {"en": "Head roles: which heads look at the previous token, the first token, an earlier copy, "
                              "or what followed it (induction heads)",
                        "zh": "注意力头的角色：哪些头看前一个词元、第一个词元、同一词元的前一次出现，或者它之后的词元（归纳头）"},
@@ -71,7 +73,7 @@ TEXTS["head-roles-note"] = {
           "Scores are mean attention weights (0 to 1); click a cell or a head below to open it in the attention view.",
     "zh": "每个注意力头的得分，是它放在角色所指位置上的注意力，在该角色有定义的所有位置上取平均。**归纳头**负责在上下文中"
           "复制：遇到一个之前出现过的词元时，它会关注这个词元上一次出现时*紧跟在后面*的那个词元，于是模型能预测同样的后续"
-          "会再次出现。经典的测试是把一串随机词元重复两遍：后半段的每个词元前面都有一次出现，所以能在 20 个位置上测出归纳"
+          "会再次出现。经典的测试是把一串随机词元重复两遍：后半段的每个词元在前面都出现过一次，所以能在 20 个位置上测出归纳"
           "分数，而普通的提示词里重复很少。分数是平均注意力权重（0 到 1）；点击格子或下面的注意力头，就能在注意力视图中打开它。",
 }
 
@@ -103,6 +105,7 @@ BUTTONS: dict[str, dict[str, str]] = {
     "compare": {"en": "Compare", "zh": "比较"},
     "draw-path": {"en": "Draw paths", "zh": "画出路径"},
     "lens-show": {"en": "Show these positions", "zh": "显示这些位置"},
+    "temps-run": {"en": "Continue at four temperatures", "zh": "用四个温度续写"},
     "roles-repeated": {"en": "Score on a repeated random sequence", "zh": "在重复的随机序列上打分"},
     "roles-prompt": {"en": "Score on this prompt", "zh": "在当前提示词上打分"},
     "lab-analogy-run": {"en": "a − b + c", "zh": "a − b + c"},

@@ -75,3 +75,14 @@ def test_head_roles_find_an_induction_head_and_open_it(new_page, lm):
     page.click("#head-roles-top tr:last-child button.gg-pick-head")
     page.wait_for_function(f"document.querySelector('#layer input[type=number]').value == '{best[0]}'", timeout=10_000)
     page.wait_for_function(f"document.querySelector('#head input[type=number]').value == '{best[1]}'", timeout=10_000)
+
+
+def test_temperature_side_by_side(new_page):
+    page = new_page()
+    page.click("#temps-box button, #temps-box .label-wrap")
+    page.wait_for_selector("#temps-run", state="visible", timeout=10_000)
+    page.click("#temps-run")
+    page.wait_for_function("document.querySelectorAll('#temps tr').length === 4", timeout=60_000)
+    rows = page.eval_on_selector_all("#temps tr", "trs => trs.map(tr => tr.querySelectorAll('.gg-temp-token').length)")
+    assert all(n >= 1 for n in rows)
+    assert "greedy" in page.inner_text("#temps tr:first-child th")
