@@ -128,18 +128,18 @@
          noDivide: "(T = 0: no division)", was: (p) => `cut (was ${p})`,
          pickLine: (l, i, p, how) => `Sampling would pick ${l} (id ${i}, p = ${p}, ${how}).`,
          how: (T, seed) => T === 0 ? "greedy: T = 0" : `seed ${seed}`},
-    zh: {title: "下一个词元的概率：softmax(z / T)", greedy: "T = 0：贪心解码，全部概率给最大的 logit",
+    zh: {title: "下一个词元的概率：softmax(z / T)", greedy: "T = 0：贪心解码，全部概率都给最大的 logit",
          settings: (T, k, p) => `T = ${T} · top-k ${k ? "= " + k : "关闭"} · top-p ${p < 1 ? "= " + p : "关闭"}`,
          kept: (n, V) => `保留 ${grouped(n)} / ${grouped(V)} 个词元`,
          entropy: (b) => `熵 ${b.toFixed(2)} 比特`, axis: "概率",
          keptName: "保留（最终概率）", pickedName: "采样结果", cutName: "被截掉（截断前的概率）",
-         picked: "采样器选中", keptState: "保留", cutBy: (w) => "被 " + w + " 截掉",
+         picked: "被采样器选中", keptState: "保留", cutBy: (w) => "被 " + w + " 截掉",
          below: (l, p) => `选中的 ${l}（概率 ${p}）不在前 ${SHOWN} 名之内`,
          hover: (l, i, r, z, zt, pb, pa, st) => `<b>${l}</b> · id ${i} · 第 ${r} 名<br>logit ${z}<br>logit / T ${zt}` +
            `<br>截断前概率 ${pb}<br>截断后概率 ${pa}<br>${st}`,
          noDivide: "（T = 0：不做除法）", was: (p) => `被截掉（原为 ${p}）`,
          pickLine: (l, i, p, how) => `采样会选出 ${l}（id ${i}，概率 = ${p}，${how}）。`,
-         how: (T, seed) => T === 0 ? "贪心：T = 0" : `种子 ${seed}`},
+         how: (T, seed) => T === 0 ? "贪心：T = 0" : `随机种子 ${seed}`},
   };
   function lang() {
     const checked = document.querySelector("#language input[type=radio]:checked");

@@ -34,15 +34,15 @@ W = table("beyond", {
     # ablation
     "nothing_to_switch_off": ("Nothing to switch off: list heads as layer.head (e.g. 3.4, 10.0, or 3.* for a whole "
                               "layer) and/or MLP neurons as layer:neuron (e.g. 5:1297).",
-                              "没有要关掉的东西：注意力头写成 层.头（例如 3.4, 10.0；3.* 表示整层），"
-                              "MLP 神经元写成 层:神经元（例如 5:1297）。"),
+                              "没有要关掉的东西：请按 层.头 列出注意力头（例如 3.4、10.0，整层写成 3.*），"
+                              "和/或按 层:神经元 列出 MLP 神经元（例如 5:1297）。"),
     "n_heads": ("{n} of {total:,} attention heads", "{total:,} 个注意力头中的 {n} 个"),
     "n_neurons": ("{n:,} of {total:,} MLP neurons", "{total:,} 个 MLP 神经元中的 {n:,} 个"),
     "and": (" and ", "，以及 "),
     "switched_off": ("**Switched off:** {parts} — {what}. A head's output (its part of z, before the output "
                      "projection) or a neuron's activation (before the down projection) is set to 0 at every "
                      "position, so it adds nothing to the residual stream.",
-                     "**关掉了**：{parts} —— {what}。注意力头的输出（它在 z 中的那一份，输出投影之前）或神经元的激活"
+                     "**关掉了**：{parts} —— {what}。注意力头的输出（它在 z 中的那一份，输出投影之前）或神经元的激活值"
                      "（down 投影之前）在每个位置都被设为 0，所以它不再往残差流里添加任何东西。"),
     "top_before": ("**Top next token:** {token} {p} before → ", "**首选的下一个词元**：之前是 {token} {p} → "),
     "top_still": ("still {token}, now {p}.", "仍是 {token}，现在 {p}。"),
@@ -54,8 +54,8 @@ W = table("beyond", {
     "chosen": ("chosen", "手动选择"),
     "comparing": ("Comparing A's token {a} (#{pa}) with B's {b} (#{pb}): {why}. Cosine similarity after the "
                   "embedding {first:.2f}, after the last layer {last:.2f}.",
-                  "比较 A 的词元 {a}（#{pa}）和 B 的 {b}（#{pb}）：{why}。余弦相似度在嵌入向量处为 {first:.2f}，"
-                  "在最后一层之后为 {last:.2f}。"),
+                  "比较 A 的词元 {a}（#{pa}）和 B 的 {b}（#{pb}）：{why}。余弦相似度：嵌入之后为 {first:.2f}，"
+                  "最后一层之后为 {last:.2f}。"),
     "identical": (" The prompts are identical up to this token, and attention only looks back, so its vector is "
                   "exactly the same in both: pick a later token (click a chip) to see the contexts differ.",
                   "两个提示词到这个词元为止完全相同，而注意力只往前看，所以它的向量在两边完全一样：选一个更靠后的词元"
@@ -64,10 +64,10 @@ W = table("beyond", {
     "positions_not_text": ("token positions must be text such as 1, 4 or 2-5", "词元位置要写成文本，例如 1, 4 或 2-5"),
     "positions_too_long": ("the list of token positions is too long", "词元位置列表太长了"),
     "positions_example": ("write token positions like 1, 4, a range like 2-5, or last (this prompt has 0..{last})",
-                          "词元位置请写成 1, 4 这样，范围写成 2-5，或写 last（这个提示词的位置是 0..{last}）"),
-    "cannot_read": ("cannot read token position {item!r}: {example}", "看不懂词元位置 {item!r}：{example}"),
-    "backwards": ("the range {item!r} runs backwards: {example}", "范围 {item!r} 是倒过来的：{example}"),
-    "past_end": ("token position {p} is past the end: {example}", "词元位置 {p} 超出了末尾：{example}"),
+                          "词元位置请写成 1, 4 这样，范围写成 2-5，或写 last（本提示词的位置范围是 0..{last}）"),
+    "cannot_read": ("cannot read token position {item!r}: {example}", "无法识别词元位置 {item!r}：{example}"),
+    "backwards": ("the range {item!r} runs backwards: {example}", "范围 {item!r} 的起点大于终点：{example}"),
+    "past_end": ("token position {p} is past the end: {example}", "词元位置 {p} 超出了提示词的末尾：{example}"),
     "too_many_paths": ("{n} positions listed; at most {most} paths fit in one picture",
                        "列出了 {n} 个位置；一张图最多放 {most} 条路径"),
 })

@@ -20,8 +20,8 @@ HEADINGS = {
     "distribution": {"en": "7 · Next token: distribution and sampling", "zh": "7 · 下一个词元：分布与采样"},
     "kv_cache": {"en": "7b · Generation and the KV cache", "zh": "7b · 生成与 KV 缓存"},
     "model_card": {"en": "8 · The model", "zh": "8 · 模型信息"},
-    "ablation": {"en": "9 · Ablation: switch parts off", "zh": "9 · 消融：关掉一部分看看"},
-    "compare": {"en": "10 · Compare two prompts", "zh": "10 · 比较两个提示"},
+    "ablation": {"en": "9 · Ablation: switch parts off", "zh": "9 · 消融：关掉模型的一部分"},
+    "compare": {"en": "10 · Compare two prompts", "zh": "10 · 比较两个提示词"},
     "residual_path": {"en": "11 · The residual stream's path", "zh": "11 · 残差流的路径"},
 }
 

@@ -31,7 +31,7 @@ W = table("embeddings", {
     "focus": ("focus: {token}", "焦点：{token}"),
     "links": ("nearest-neighbour links", "最近邻连线"),
     "focus_links": ("focus links", "焦点连线"),
-    "axis": ("PC{i} ({ratio:.1%} of variance)", "PC{i}（解释方差 {ratio:.1%}）"),
+    "axis": ("PC{i} ({ratio:.1%} of variance)", "PC{i}（方差占比 {ratio:.1%}）"),
     "title": ("Embedding space ({d_model}-dim, PCA to {dims}-D)", "嵌入空间（{d_model} 维，PCA 降到 {dims} 维）"),
     "subtitle": ("Lines join each prompt token to its {k} most cosine-similar tokens.<br>"
                  "These {dims} axes keep {kept:.0%} of the variance: trust the cosine in the hover.",
@@ -45,13 +45,13 @@ W = table("embeddings", {
     "th_cosine": ("cosine", "余弦相似度"),
     "cosine_note": ("cosine = cos of the angle between two vectors: 1 same direction, "
                     "0 unrelated (at right angles), −1 opposite.",
-                    "余弦相似度 = 两个向量夹角的 cos：1 表示方向相同，0 表示无关（相互垂直），−1 表示方向相反。"),
+                    "余弦相似度 = 两个向量夹角的余弦：1 表示方向相同，0 表示无关（相互垂直），−1 表示方向相反。"),
     # how the running model tells positions apart (static HTML, both languages)
     "note_rope": ("The running model adds no position vector: the embedding of a token is the same at "
                   "every position. Position enters inside each attention layer instead, where queries "
                   "and keys are rotated by an angle that grows with the position (RoPE, base {base:,.0f}), "
                   "so an attention score depends on how far apart two tokens are.",
-                  "当前运行的模型不加位置向量：同一个词元在任何位置的嵌入向量都相同。位置信息改在每个注意力层"
+                  "当前运行的模型不加位置向量：同一个词元在任何位置的嵌入向量都相同。位置信息改为在每个注意力层"
                   "内部引入：查询和键按一个随位置增大的角度旋转（RoPE，基数 {base:,.0f}），"
                   "因此注意力分数取决于两个词元相距多远。"),
     "note_learned": ("The running model adds a learned position vector (one per position, {n_ctx:,} in all) "

@@ -35,12 +35,12 @@ W = table("kv_cache", {
     "hover": ("layer %{{y}}, position %{{x}} (%{{customdata}})<br>cached: key and value, {heads} x {d} dims each"
               "<br>mean key length %{{z}}<extra></extra>",
               "第 %{{y}} 层，位置 %{{x}}（%{{customdata}}）<br>已缓存：键和值，各 {heads} × {d} 维"
-              "<br>键的平均长度 %{{z}}<extra></extra>"),
+              "<br>键向量的平均长度 %{{z}}<extra></extra>"),
     "title": ("KV cache: {positions} x {layers} = {bytes:,} bytes"
               "<br><sup>colour: mean length of each cached key; dotted: generated tokens; bold: the newest "
               "token's column, the only one the last step computed</sup>",
               "KV 缓存：{positions} × {layers} = {bytes:,} 字节"
-              "<br><sup>颜色：每个已缓存键的平均长度；虚线框：生成的词元；粗线框：最新词元所在的列，"
+              "<br><sup>颜色：已缓存键向量的平均长度；虚线框：生成的词元；粗线框：最新词元所在的列，"
               "也是上一步唯一计算的一列</sup>"),
     "x_axis": ("position (token)", "位置（词元）"),
     "y_axis": ("layer", "层"),
@@ -57,11 +57,11 @@ W = table("kv_cache", {
                       "{tokens}共用时 {ms:.0f} ms，平均每个词元 {pre:.1f} ms"),
     "decode": ("generating (decode, with the cache)", "生成（解码，使用缓存）"),
     "decode_value": ("{dec:.1f} ms per token over {tokens} (last: {last:.1f} ms)",
-                     "共 {tokens}，平均每个词元 {dec:.1f} ms（最近一个 {last:.1f} ms）"),
+                     "共 {tokens}，平均每个词元 {dec:.1f} ms（最近一个词元 {last:.1f} ms）"),
     "ratio": ("decode / prefill per token", "单个词元耗时比（解码 / 预填充）"),
     "ratio_value": ("{r:.1f}x", "{r:.1f} 倍"),
     "not_yet": ("generating (decode)", "生成（解码）"),
-    "not_yet_value": ("press Next token to measure", "点击“下一个词元”即可测量"),
+    "not_yet_value": ("press Next token to measure", "按“下一个词元”即可测量"),
     "newest": ("<p>The newest token, <code>{piece}</code>, added one column: {per:,} bytes.</p>",
                "<p>最新的词元 <code>{piece}</code> 新增了一列：{per:,} 字节。</p>"),
 })

@@ -50,7 +50,7 @@ def language_note_html(en: SentenceCost, zh: SentenceCost) -> str:
     e, z = (f'<q class="gg-sample">{html.escape(x.text)}</q>' for x in (en, zh))
     worse = zh.mean_next_prob < en.mean_next_prob
     how_en = "and the model predicts Chinese worse" if worse else "and the model predicts Chinese about as well"
-    how_zh = "模型对中文的预测也更差" if worse else "模型对中文的预测并不更差"
+    how_zh = "模型对中文的预测也更差" if worse else "模型对中文的预测与英文相差不大"
     text_en = (f"Small models like this one are trained mostly on English text. The same sentence takes {en.n_tokens} tokens in English "
                f"({en.n_tokens / max(en.n_units, 1):.1f} per word: {e}) and {zh.n_tokens} in Chinese "
                f"({zh.n_tokens / max(zh.n_units, 1):.1f} per character: {z}), {how_en}: "
@@ -59,7 +59,7 @@ def language_note_html(en: SentenceCost, zh: SentenceCost) -> str:
                f"of the time). Measured on this model when the app started.")
     text_zh = (f"像这样的小模型主要用英文文本训练。同一句话，英文用 {en.n_tokens} 个词元（每个单词 {en.n_tokens / max(en.n_units, 1):.1f} 个："
                f"{e}），中文用 {zh.n_tokens} 个（每个汉字 {zh.n_tokens / max(zh.n_units, 1):.1f} 个：{z}）；"
-               f"{how_zh}：它给真正的下一个词元的概率，英文平均 {en.mean_next_prob:.0%}，"
-               f"中文平均 {zh.mean_next_prob:.0%}（第一猜测猜中的比例：英文 {en.top1_hits:.0%}，中文 {zh.top1_hits:.0%}）。"
+               f"{how_zh}：它给实际下一个词元的平均概率，英文为 {en.mean_next_prob:.0%}，"
+               f"中文为 {zh.mean_next_prob:.0%}（首选预测猜中的比例：英文 {en.top1_hits:.0%}，中文 {zh.top1_hits:.0%}）。"
                f"这些数字是应用启动时在这个模型上测得的。")
     return f'<div class="gg-language-note">{both_html(text_en, text_zh, tag="p")}</div>'

@@ -23,53 +23,53 @@ W = table("mlp", {
     # the activation heatmap
     "hover_token": ("token #%{{pointNumber[0]}} %{{y}}", "词元 #%{{pointNumber[0]}} %{{y}}"),
     "hover_neuron": ("{token}<br>neuron %{{x}}<br>activation %{{z:.4f}}<extra></extra>",
-                     "{token}<br>神经元 %{{x}}<br>激活 %{{z:.4f}}<extra></extra>"),
+                     "{token}<br>神经元 %{{x}}<br>激活值 %{{z:.4f}}<extra></extra>"),
     "hover_group": ("{token}<br>neurons %{{x}}…+{more}<br>largest-magnitude activation %{{z:.4f}}<extra></extra>",
-                    "{token}<br>神经元 %{{x}}…+{more}<br>绝对值最大的激活 %{{z:.4f}}<extra></extra>"),
+                    "{token}<br>神经元 %{{x}}…+{more}<br>绝对值最大的激活值 %{{z:.4f}}<extra></extra>"),
     "top_axis": ("neuron (most active first, by mean |activation| over the prompt)",
-                 "神经元（按整个提示词上的平均 |激活| 排序，最活跃的在前）"),
+                 "神经元（按提示词上的平均 |激活值| 降序）"),
     "top_what": ("top {n} of {F} neurons", "{F} 个神经元中最活跃的 {n} 个"),
     "index_axis": ("neuron index", "神经元编号"),
     "per_column_axis": (" (each column = {k} neighbouring neurons)", "（每列 = 相邻的 {k} 个神经元）"),
     "all_what": ("all {F} neurons", "全部 {F} 个神经元"),
     "grouped_what": ("all {F} neurons, {k} per column (the value of largest magnitude in each group)",
                      "全部 {F} 个神经元，每列 {k} 个（取每组中绝对值最大的值）"),
-    "activation": ("activation", "激活"),
+    "activation": ("activation", "激活值"),
     "first_hidden": ("first token hidden", "已隐藏第一个词元"),
     "saturate": ("colours saturate at ±{lim}; hover shows the true value", "颜色在 ±{lim} 处饱和；悬停可看真实值"),
     "value_is": ("value = input of the down projection", "数值 = down 投影的输入"),
     "sep": ("; ", "；"),
-    "title": ("Layer {layer} MLP: neuron activations", "第 {layer} 层 MLP：神经元激活"),
+    "title": ("Layer {layer} MLP: neuron activations", "第 {layer} 层 MLP：神经元激活值"),
     "token": ("token", "词元"),
     # the focus token's top neurons
     "hover_swiglu": ("neuron %{{y}}<br>gate (hook_pre) %{{customdata[0]:.4f}}<br>silu(gate) %{{customdata[1]:.4f}}"
                      "<br>up (hook_pre_linear) %{{customdata[2]:.4f}}<br>post = silu(gate)·up %{{x:.4f}}"
                      "<extra></extra>",
                      "神经元 %{{y}}<br>gate（hook_pre）%{{customdata[0]:.4f}}<br>silu(gate) %{{customdata[1]:.4f}}"
-                     "<br>up（hook_pre_linear）%{{customdata[2]:.4f}}<br>激活 = silu(gate)·up %{{x:.4f}}"
+                     "<br>up（hook_pre_linear）%{{customdata[2]:.4f}}<br>激活值 = silu(gate)·up %{{x:.4f}}"
                      "<extra></extra>"),
     "hover_gelu": ("neuron %{{y}}<br>pre (hook_pre) %{{customdata[0]:.4f}}<br>gelu(pre) %{{customdata[1]:.4f}}"
                    "<br>post %{{x:.4f}}<extra></extra>",
                    "神经元 %{{y}}<br>输入（hook_pre）%{{customdata[0]:.4f}}<br>gelu(输入) %{{customdata[1]:.4f}}"
-                   "<br>激活 %{{x:.4f}}<extra></extra>"),
+                   "<br>激活值 %{{x:.4f}}<extra></extra>"),
     "formula_gelu": ("gelu(pre)", "gelu(输入)"),
-    "bar_axis": ("activation = {formula} (red positive, blue negative)", "激活 = {formula}（红为正，蓝为负）"),
+    "bar_axis": ("activation = {formula} (red positive, blue negative)", "激活值 = {formula}（红为正，蓝为负）"),
     "neuron": ("neuron", "神经元"),
     "top_title": ("Layer {layer} · token #{focus} “{piece}”: top neurons",
                   "第 {layer} 层 · 词元 #{focus} “{piece}”：最活跃的神经元"),
     "top_subtitle": ("its {n} most active neurons by |activation|; hover for the pieces of each",
-                     "按 |激活| 排序最活跃的 {n} 个神经元；悬停可看每个神经元的各个组成部分"),
+                     "按 |激活值| 排序最活跃的 {n} 个神经元；悬停可看每个神经元的各个组成部分"),
     # where the non-linearity sits (static HTML, both languages)
     "added": ("added to the residual stream", "加到残差流上"),
     "note_swiglu": ("SwiGLU: the gate passes through SiLU (x·sigmoid(x)), the only non-linear step, and then "
                     "multiplies the up projection element by element. Each of the {F:,} products is one neuron's "
                     "activation (the heatmap above); it scales one column of the down projection.",
-                    "SwiGLU：gate 先经过 SiLU（x·sigmoid(x)），这是唯一的非线性步骤，再与 up 投影逐元素相乘。"
-                    "这 {F:,} 个乘积各是一个神经元的激活（即上方的热力图），每个都缩放 down 投影中的一列。"),
+                    "SwiGLU：gate 先经过 SiLU（x·sigmoid(x)），这是唯一的非线性步骤，然后与 up 投影逐元素相乘。"
+                    "这 {F:,} 个乘积各是一个神经元的激活值（即上方的热力图），每个激活值缩放 down 投影中的一列。"),
     "note_gelu": ("GELU MLP: the up projection widens the vector to {F:,} neurons, GELU (the only non-linear "
                   "step) bends each one, and the down projection maps back to {C}.",
-                  "GELU MLP：up 投影把向量扩展到 {F:,} 个神经元，GELU（唯一的非线性步骤）对每个值做弯曲，"
-                  "down 投影再把它映射回 {C} 维。"),
+                  "GELU MLP：up 投影把向量扩展到 {F:,} 个神经元，GELU（唯一的非线性步骤）对每个值做非线性变换，"
+                  "down 投影再把结果映射回 {C} 维。"),
 })
 
 _MAX_CELLS = 40_000      # "all" view: at most about this many cells (columns are aggregated beyond)

@@ -24,7 +24,7 @@ W = table("model_card", {
     "embedding": ("embedding", "词嵌入"),
     "position": ("position", "位置嵌入"),
     "attention": ("attention", "注意力"),
-    "norms": ("norms", "归一化"),
+    "norms": ("norms", "归一化层"),
     "unembedding": ("unembedding", "反嵌入"),
     "tied": ("tied", "共享"),
     "zero_tied": ("0 (tied)", "0（共享）"),
@@ -71,9 +71,9 @@ W = table("model_card", {
              "d_mlp = 4·d_model = {F:,}, vocabulary {V:,}, context {ctx:,}, learned positions, {tied} embeddings, "
              "biases: {total} in all. Of the non-embedding parameters (attention, MLP, norms) the MLPs hold "
              "{here:.1%} here and {gpt3:.1%} in GPT-3 (8·d² of each block's ≈12·d²): about two thirds.",
-             "GPT-3 一列由其公开的形状算出：{L} 层，d_model {d:,}，{h} 个注意力头，d_mlp = 4·d_model = {F:,}，"
+             "GPT-3 一列根据其公开的形状算出：{L} 层，d_model {d:,}，{h} 个注意力头，d_mlp = 4·d_model = {F:,}，"
              "词表 {V:,}，上下文 {ctx:,}，可学习的位置向量，{tied}嵌入矩阵，带偏置：共计 {total}。"
-             "在嵌入层以外的参数（注意力、MLP、归一化）中，MLP 在本模型里占 {here:.1%}，在 GPT-3 里占 {gpt3:.1%}"
+             "在嵌入层以外的参数（注意力、MLP、归一化层）中，MLP 在本模型里占 {here:.1%}，在 GPT-3 里占 {gpt3:.1%}"
              "（每个块约 12·d² 中的 8·d²）：大约三分之二。"),
     # the figure (redrawn in the page's language)
     "hover": ("<b>{label}</b> · {name}<br>{count:,} parameters ({human})<br>{share:.2%} of {total}",
@@ -81,7 +81,7 @@ W = table("model_card", {
     "title": ("Where the parameters live", "参数都在哪里"),
     "subtitle": ("Share of each model's parameters.<br>MLPs hold {here:.0%} of the non-embedding ones here, "
                  "{gpt3:.0%} in GPT-3.",
-                 "各部分在模型参数中所占的比例。<br>在嵌入层以外的参数中，MLP 在本模型里占 {here:.0%}，"
+                 "各部分在每个模型的参数中所占的比例。<br>在嵌入层以外的参数中，MLP 在本模型里占 {here:.0%}，"
                  "在 GPT-3 里占 {gpt3:.0%}。"),
     "x_axis": ("share of all parameters", "占全部参数的比例"),
 })

@@ -34,18 +34,18 @@ W = table("residual_path", {
               "#{pos} “{token}” {after}<br>logit 透镜的首选：“{top}”（{prob:.1%}）<br>|x| = {norm:,.1f}"),
     "fit_with_first": ("PCA fitted on every position x layer, position 0 included:<br>"
                        "its vector reaches {biggest:,.0f} in dimension {dim}, which dominates",
-                       "PCA 拟合了所有位置 × 所有层，包括位置 0：<br>"
+                       "PCA 在所有位置 × 所有层上拟合，包括位置 0：<br>"
                        "它的向量在第 {dim} 维达到 {biggest:,.0f}，主导了结果"),
     "fit_without_first": ("PCA fitted on positions 1.. x every layer; position 0 left out:<br>"
                           "its vector reaches {biggest:,.0f} in dimension {dim}",
-                          "PCA 拟合了位置 1 起 × 所有层，不含位置 0：<br>"
+                          "PCA 在位置 1 起 × 所有层上拟合，不含位置 0：<br>"
                           "它的向量在第 {dim} 维达到 {biggest:,.0f}"),
     "normalised": (" · vectors scaled to unit RMS (direction only)", " · 每个向量已缩放到均方根为 1（只看方向）"),
     "key": ("<br>numbers = layer (e = embedding) · token = the lens's new guess ≥ 30% · hover: every point",
-            "<br>数字 = 层（e = 嵌入向量）· 词元 = logit 透镜新的猜测（≥ 30%）· 悬停可看每个点"),
+            "<br>数字 = 层（e = 嵌入向量）· 词元 = logit 透镜新出现的猜测（≥ 30%）· 悬停可看每个点"),
     "title": ("The residual stream's path through the layers", "残差流穿过各层的路径"),
-    "pc1": ("PC1 ({ratio:.0%} of variance)", "PC1（占方差的 {ratio:.0%}）"),
-    "pc2": ("PC2 ({ratio:.0%} of variance)", "PC2（占方差的 {ratio:.0%}）"),
+    "pc1": ("PC1 ({ratio:.0%} of variance)", "PC1（方差占比 {ratio:.0%}）"),
+    "pc2": ("PC2 ({ratio:.0%} of variance)", "PC2（方差占比 {ratio:.0%}）"),
 })
 
 

@@ -8,7 +8,7 @@ checks every table (both languages, same placeholders, Chinese that is Chinese).
 
 Terms, kept the same everywhere: 词元 (token), 提示词 (prompt), 注意力头 (attention head),
 残差流 (residual stream), logit 透镜 (logit lens), 嵌入向量 (embedding), 神经元 (neuron),
-查询/键/值 (query/key/value), 汇点 (attention sink), 消融 (ablation).
+查询/键/值 (query/key/value), 注意力汇点 (attention sink; 汇点 for short), 消融 (ablation).
 """
 from __future__ import annotations
 

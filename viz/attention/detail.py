@@ -13,7 +13,7 @@ from ..words import table
 from ._base import _focus_text, _head_label, _pattern, _token_axis
 
 W = table("attention.detail", {
-    "future_key": ("<br>future key: masked before the softmax", "<br>未来的键：在 softmax 之前被掩码遮住"),
+    "future_key": ("<br>future key: masked before the softmax", "<br>未来的键：在 softmax 之前被掩码"),
     "bar_key": ("key #%{{pointNumber}} %{{x}}", "键 #%{{pointNumber}} %{{x}}"),
     "cell_key": ("key #%{{pointNumber[1]}} %{{x}}", "键 #%{{pointNumber[1]}} %{{x}}"),
     "weight_hover": ("<br>weight = %{{y:.4f}}<extra></extra>", "<br>权重 = %{{y:.4f}}<extra></extra>"),
@@ -24,7 +24,7 @@ W = table("attention.detail", {
     "key_token": ("key token", "键词元"),
     "dim": ("dim", "维度"),
     "k_note": ("<b>K</b> of each key · K/V head {kv} (shared by heads {sharing}) · q·k = Q column · K column",
-               "每个键的 <b>K</b> · K/V 头 {kv}（由头 {sharing} 共用）· q·k = Q 列 · K 列"),
+               "每个键的 <b>K</b> · K/V 头 {kv}（由查询头 {sharing} 共用）· q·k = Q 列 · K 列"),
     "v_note": ("<b>V</b> of each key · output z = Σ weight · V column", "每个键的 <b>V</b> · 输出 z = Σ 权重 · V 列"),
     "list_sep": (", ", "、"),
     "future_masked": ("future keys: −∞ (masked)", "未来的键：−∞（已掩码）"),

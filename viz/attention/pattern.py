@@ -18,7 +18,7 @@ W = table("attention.pattern", {
     "renormalised_weight": ("renormalised weight", "重新归一化的权重"),
     "title": ("Layer {layer} · head {head}: attention pattern", "第 {layer} 层 · 注意力头 {head}：注意力模式"),
     "subtitle": ("query {focus} outlined; each row sums to 1; the empty upper triangle is the masked future{notes}",
-                 "已框出查询 {focus}；每行之和为 1；右上方空白的三角形是被掩码遮住的未来{notes}"),
+                 "已框出查询 {focus}；每行之和为 1；右上方空白的三角形是被掩码的未来位置{notes}"),
     "log_note": ("; log colour scale", "；对数色标"),
     "key_axis": ("key token (attended to)", "键词元（被关注）"),
     "query_axis": ("query token (attending)", "查询词元（发出关注）"),
