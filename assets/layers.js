@@ -87,6 +87,7 @@
       if (panel) panel.set(fig, "");
     }
     GG.refreshMarks();
+    if (GG.markHere) GG.markHere();
     if (missing) ask(layer, head);
   }
 

@@ -44,6 +44,29 @@
     const panel = document.getElementById("attention");
     if (panel) panel.scrollIntoView({block: "start", behavior: "smooth"});
   }
+  // The big picture: "you are here" on the current layer; a block sets the layer, a stage goes to its section.
+  function markHere() {
+    const layer = currentLayer();
+    for (const b of document.querySelectorAll("#big-picture .gg-bp-block")) {
+      b.classList.toggle("gg-here", b.dataset.ggLayer === String(layer));
+    }
+  }
+  window.GG = window.GG || {};
+  window.GG.markHere = markHere;
+  setInterval(markHere, 500);          // also after a Run replaces the diagram
+  document.addEventListener("click", function (e) {
+    const block = e.target.closest && e.target.closest("#big-picture .gg-bp-block[data-gg-layer]");
+    const stage = e.target.closest && e.target.closest("#big-picture .gg-bp-stage[data-gg-go]");
+    if (block) {
+      sendPick(block.dataset.ggLayer, document.querySelector("#head input[type=number]").value);
+      markHere();
+      const target = document.getElementById("sec-layers");
+      if (target) target.scrollIntoView({block: "start", behavior: "smooth"});
+    } else if (stage) {
+      const target = document.getElementById("sec-" + stage.dataset.ggGo);
+      if (target) target.scrollIntoView({block: "start", behavior: "smooth"});
+    }
+  });
   document.addEventListener("click", function (e) {
     const button = e.target.closest && e.target.closest("button.gg-pick-head[data-gg-layer]");
     if (!button) return;

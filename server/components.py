@@ -21,6 +21,7 @@ from .render import COMPUTING
 
 PLOT_TEMPLATE = '<div class="gg-plot-host"></div>'     # never changes, so Gradio never re-renders it
 COMPUTING_VALUE = '{"gg_computing": true}'
+HTML_IDS = ("neighbours", "big-picture")        # lens-dependent panels that are HTML, not figures
 
 
 def figure_value(fig: go.Figure | None) -> str:
@@ -74,7 +75,7 @@ def pick_line(elem_id: str) -> gr.HTML:
 def output_value(elem_id: str, value):
     """A handler's output as its component takes it: figures for plot panels become JSON."""
     if value is COMPUTING:
-        return COMPUTING_VALUE if elem_id != "neighbours" else ('<p class="gg-computing"><span class="gg-en">computing…</span>'
+        return COMPUTING_VALUE if elem_id not in HTML_IDS else ('<p class="gg-computing"><span class="gg-en">computing…</span>'
                                                                     '<span class="gg-zh">计算中…</span></p>')
     if isinstance(value, go.Figure):
         return figure_value(value)

@@ -41,7 +41,8 @@ class Sections:
         self.worked = None
 
     def heading(self, panel: str):
-        self.headings[panel] = gr.Markdown(heading(panel, LANG0), elem_classes=["gg-heading"])
+        # sec-<panel>: where the big picture's parts and the lessons scroll to
+        self.headings[panel] = gr.Markdown(heading(panel, LANG0), elem_classes=["gg-heading"], elem_id=f"sec-{panel}")
 
     def explain(self, panel: str):
         self.explanations[panel] = gr.Markdown(explanation(panel, LANG0), elem_classes=["gg-explain"])
@@ -70,6 +71,7 @@ class Sections:
                 gr.Checkbox(False, label=strings.label("chat"), elem_id="chat",
                             interactive=ctx.lm.tokenizer.has_chat)
                 gr.HTML(init["token-count"], elem_id="token-count")
+        gr.HTML(init["big-picture"], elem_id="big-picture")
         gr.HTML(init["tokens"], elem_id="tokens", js_on_load=CHIP_CLICK_JS)
         self.explain("tokens")
         gr.HTML(ctx.static["language-note"], elem_id="language-note")

@@ -14,7 +14,7 @@ from functools import lru_cache
 from model import LanguageModel
 from model.tokenizer import split_incomplete_utf8
 from viz import language_note as note
-from viz import attention, distribution as dist_viz, embeddings, kv_cache, logit_lens, mlp, model_card, positions, tokens
+from viz import attention, big_picture, distribution as dist_viz, embeddings, kv_cache, logit_lens, mlp, model_card, positions, tokens
 
 from . import layer_data
 from .controls import Controls
@@ -75,7 +75,7 @@ def prompt_group(lm: LanguageModel, view: View, opts: Controls, labels) -> dict:
 
 
 COMPUTING = object()        # a handler's value for a panel whose data is still being computed
-LENS_IDS = ("embeddings", "neighbours", "logit-lens", "logit-lens-focus")   # wait for lens and neighbours
+LENS_IDS = ("embeddings", "neighbours", "logit-lens", "logit-lens-focus", "big-picture")   # wait for lens and neighbours
 
 
 def lens_group(lm: LanguageModel, view: View, opts: Controls, labels) -> dict:
@@ -87,6 +87,7 @@ def lens_group(lm: LanguageModel, view: View, opts: Controls, labels) -> dict:
         "neighbours": embeddings.neighbour_table_html(view.neighbours, tr, view.focus, labels),
         "logit-lens": logit_lens.logit_lens_figure(view.lens, tr, labels),
         "logit-lens-focus": logit_lens.focus_lens_figure(view.lens, tr, view.focus, labels),
+        "big-picture": big_picture.big_picture_html(tr, view.lens, view.focus, labels),
     }
 
 
@@ -98,6 +99,7 @@ def focus_group(lm: LanguageModel, view: View, opts: Controls, labels) -> dict:
         "embeddings": embeddings.embedding_figure(view.neighbours, tr, view.focus, dims=3 if opts.embed_3d else 2, labels=labels),
         "logit-lens": logit_lens.logit_lens_figure(view.lens, tr, labels),
         "logit-lens-focus": logit_lens.focus_lens_figure(view.lens, tr, view.focus, labels),
+        "big-picture": big_picture.big_picture_html(tr, view.lens, view.focus, labels),
     }
 
 

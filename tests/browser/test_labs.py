@@ -86,3 +86,17 @@ def test_temperature_side_by_side(new_page):
     rows = page.eval_on_selector_all("#temps tr", "trs => trs.map(tr => tr.querySelectorAll('.gg-temp-token').length)")
     assert all(n >= 1 for n in rows)
     assert "greedy" in page.inner_text("#temps tr:first-child th")
+
+
+def test_big_picture_marks_the_layer_and_sets_it(new_page, lm):
+    page = new_page()
+    page.wait_for_selector("#big-picture .gg-bp-block", timeout=30_000)
+    assert page.locator("#big-picture .gg-bp-block").count() == lm.cfg.n_layer
+    page.click("#big-picture .gg-bp-block[data-gg-layer='5']")
+    page.wait_for_function("document.querySelector('#layer input[type=number]').value == '5'", timeout=10_000)
+    page.wait_for_selector("#big-picture .gg-bp-block.gg-here[data-gg-layer='5']", timeout=5_000)
+    page.click("#layer-next")                                   # the mark follows the layer control
+    page.wait_for_selector("#big-picture .gg-bp-block.gg-here[data-gg-layer='6']", timeout=5_000)
+    assert page.locator("#big-picture .gg-here").count() == 1
+    # The last stage shows the model's own top prediction for the focus token.
+    assert "Paris" in page.inner_text("#big-picture .gg-bp-stage[data-gg-go='distribution']")
