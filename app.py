@@ -23,7 +23,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import gradio as gr  # noqa: E402
 from starlette.middleware import Middleware  # noqa: E402
 
-from server import beyond, handlers, lab, render, share, strings  # noqa: E402
+from server import beyond, handlers, lab, lessons, render, share, strings  # noqa: E402
 from server.components import figure_value, output_value, template_json  # noqa: E402
 from server.controls import CONTROL_IDS, Controls  # noqa: E402
 from server.handlers import Context, Limits, notice_html  # noqa: E402
@@ -37,7 +37,7 @@ ASSETS = Path(__file__).resolve().parent / "assets"
 # Element ids a handler may update, in the order Gradio receives them.
 # The layer panels (attention, attention-heads, attention-detail, mlp, mlp-top) are drawn by the
 # page from "layer-data" (server/layer_data.py).
-OUTPUT_IDS = ["notice", "tokens", "token-count", "big-picture", "embeddings", "neighbours", "positions", "attention-all",
+OUTPUT_IDS = ["notice", "lesson-text", "tokens", "token-count", "big-picture", "embeddings", "neighbours", "positions", "attention-all",
               "logit-lens", "logit-lens-focus", "layer-data", "distribution", "output", "kv-cache", "kv-summary",
               "session-file", "layer", "head", *handlers.WHAT_IF_IDS, *lab.LAB_IDS]
 # What a shared link sets: element id -> its key in the link (server/share.py).
@@ -238,14 +238,27 @@ def build(ctx: Context) -> gr.Blocks:
             lang = lang_code(language)
             with speaking(lang):
                 static_figures = [figure_value(f) for f in render.static_figures(ctx.lm)]
+                lesson_menu = gr.update(choices=lessons.choices())
             return ([heading(p, lang) for p in panels] + [explanation(p, lang) for p in panels]
                     + [worked_example(lang), strings.header(ctx.lm.cfg, ctx.lm.device, lang)] + static_figures
-                    + strings.updates(lang, set(labelled)))
+                    + strings.updates(lang, set(labelled)) + [lesson_menu])
         comps["language"].change(
             switch_language, comps["language"],
             [sections.headings[p] for p in panels] + [sections.explanations[p] for p in panels] + [sections.worked]
-            + [comps["header-text"]] + [comps[i] for i in render.STATIC_FIGURE_IDS] + [comps[i] for i in labelled],
+            + [comps["header-text"]] + [comps[i] for i in render.STATIC_FIGURE_IDS] + [comps[i] for i in labelled]
+            + [comps["lesson"]],
             api_visibility="private", queue=False)
+
+        # A lesson is a link with words: it sets the prompt and settings as a shared link does.
+        def start_lesson(view, key, language):
+            with speaking(lang_code(language)):
+                try:
+                    view, out, page_values = lessons.on_lesson(ctx, view, key)
+                except Exception as e:  # noqa: BLE001 - a failure is a message, the page keeps working
+                    return respond(ctx, view, e) + [gr.skip()] * len(url_controls)
+                return respond(ctx, view, (view, out)) + [page_values[key] for key in URL_CONTROLS.values()]
+        comps["lesson-start"].click(start_lesson, [state, comps["lesson"], comps["language"]], bind.outputs + url_controls,
+                                    api_visibility="private", show_progress_on=[comps["tokens"]])
 
         # The named API for scripts (gradio_client).
         from server.api import make_api

@@ -44,6 +44,20 @@
     const panel = document.getElementById("attention");
     if (panel) panel.scrollIntoView({block: "start", behavior: "smooth"});
   }
+  // A lesson's card (server/lessons.py): a new one scrolls the page to its section; × closes it.
+  let lessonSeen = null;
+  setInterval(function () {
+    const card = document.querySelector("#lesson-text .gg-lesson[data-n]");
+    if (!card || card.dataset.n === lessonSeen) return;
+    lessonSeen = card.dataset.n;
+    const target = document.getElementById(card.dataset.ggScroll);
+    if (target) target.scrollIntoView({block: "start", behavior: "smooth"});
+  }, 300);
+  document.addEventListener("click", function (e) {
+    const close = e.target.closest && e.target.closest("#lesson-text .gg-lesson-close");
+    if (close) close.closest(".gg-lesson").remove();
+  });
+
   // The big picture: "you are here" on the current layer; a block sets the layer, a stage goes to its section.
   function markHere() {
     const layer = currentLayer();

@@ -162,6 +162,20 @@ class LanguageModel:
                 self.net.attach(None)
         return rec.arrays
 
+    @torch.inference_mode()
+    def last_logits(self, ids: Sequence[int], ablate: Ablation | None = None) -> np.ndarray:
+        """Logits (V,) at the last position, nothing captured (the cheap path for many what-if runs);
+        `ablate`: heads and MLP neurons to switch off, as in `trace`."""
+        ids, ablate = self._check_ids(ids), self._check_ablation(ablate)
+        editors = ablate.editors(self.cfg) if ablate is not None else None
+        with self._lock, self._threads_for(len(ids)):
+            self.net.attach(None)
+            self.net.attach_editors(editors)
+            try:
+                return self.net(torch.tensor([ids], device=self.device), 0, None, True)[0, -1].float().cpu().numpy()
+            finally:
+                self.net.attach_editors(None)
+
     def trace(self, prompt: str | Sequence[int], parse_special: bool = False,
               ablate: Ablation | None = None) -> Trace:
         """Run the model on a prompt (text or ids) and keep every activation. `ablate`: heads and

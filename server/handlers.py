@@ -207,6 +207,7 @@ def on_language(ctx: Context, view: View | None, c: Controls) -> tuple[View, dic
     view = view or initial_view(ctx)
     out = everything(ctx, view, c, layer_budget=0)
     out.update(dict.fromkeys(WHAT_IF_IDS + LAB_IDS))
+    out["lesson-text"] = ""           # a lesson's words were in the old language: start it again to read them
     return view, out
 
 

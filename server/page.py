@@ -11,7 +11,7 @@ from viz.attention import gqa_figure, worked_example
 
 from .components import distribution_panel, layer_panel, pick_line, plot_panel
 from .layer_data import layer_data_value
-from . import strings
+from . import lessons, strings
 from .i18n import explanation, heading
 
 EXAMPLES = [
@@ -57,6 +57,14 @@ class Sections:
             gr.Markdown(strings.header(cfg, lm.device), elem_id="header-text")
             gr.Radio(["English", "中文"], value="English", label="Language / 语言", elem_id="language", scale=0)
         gr.HTML("", elem_id="notice")
+        self.lessons()
+
+    def lessons(self):
+        """Guided lessons (server/lessons.py): pick one, start it; its text floats over the page."""
+        with gr.Row(elem_classes=["gg-lessons"]):
+            gr.Dropdown(lessons.choices(), value=None, label=strings.label("lesson"), elem_id="lesson", scale=3)
+            gr.Button(strings.button("lesson-start"), elem_id="lesson-start", scale=0, min_width=160)
+        gr.HTML("", elem_id="lesson-text")
 
     def tokens(self):
         ctx, init = self.ctx, self.init

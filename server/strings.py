@@ -45,6 +45,8 @@ LABELS: dict[str, dict[str, str]] = {
     "dir-a": {"en": "direction from b …", "zh": "方向：从 b …"}, "dir-b": {"en": "b", "zh": "b"},
     "dir-words": {"en": "… to a; words to place on it (comma-separated, spaces kept)",
                   "zh": "… 到 a；要放到这个方向上的词（用逗号分隔，空格照原样保留）"},
+    "lesson": {"en": "Guided lessons: each sets up the page and tells you what to look at",
+               "zh": "引导课程：每一课都会设置好页面，并告诉你该看什么"},
     "temps-box": {"en": "Temperature side by side: the same text continued at T = 0, 0.7, 1.2 and 2",
                   "zh": "温度并排比较：同一段文本在 T = 0、0.7、1.2 和 2 下的续写"},
     "head-roles-box": {"en": "Head roles: which heads look at the previous token, the first token, an earlier copy, "
@@ -105,6 +107,7 @@ BUTTONS: dict[str, dict[str, str]] = {
     "compare": {"en": "Compare", "zh": "比较"},
     "draw-path": {"en": "Draw paths", "zh": "画出路径"},
     "lens-show": {"en": "Show these positions", "zh": "显示这些位置"},
+    "lesson-start": {"en": "Start the lesson", "zh": "开始这一课"},
     "temps-run": {"en": "Continue at four temperatures", "zh": "用四个温度续写"},
     "roles-repeated": {"en": "Score on a repeated random sequence", "zh": "在重复的随机序列上打分"},
     "roles-prompt": {"en": "Score on this prompt", "zh": "在当前提示词上打分"},
