@@ -137,6 +137,13 @@ def check_result_shape(api: str, out) -> None:
         for t in out:
             top_entry(t)
         assert sum(t["probability"] for t in out) <= 1.0 + 1e-6
+    elif api == "analogy":
+        assert set(out) == {"ids", "results"} and set(out["ids"]) == {"a", "b", "c"}
+        cos = [r["cosine"] for r in out["results"]]
+        assert 1 <= len(cos) <= 100 and cos == sorted(cos, reverse=True) and all(-1.0001 <= c <= 1.0001 for c in cos)
+    elif api == "direction":
+        assert set(out) == {"ids", "scores"} and set(out["ids"]) == {"a", "b"}
+        assert all(set(s) == {"word", "id", "projection"} and math.isfinite(s["projection"]) for s in out["scores"])
     else:
         assert set(out) == {"text", "tokens", "ids", "stopped_at_eos"}
         assert len(out["tokens"]) == len(out["ids"]) and isinstance(out["text"], str)

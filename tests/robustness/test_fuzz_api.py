@@ -20,7 +20,7 @@ from .helpers import CASES, assert_answer_ok, call_raw
 pytestmark = pytest.mark.slow
 
 SCALE = float(os.environ.get("GLASSGPT_FUZZ_SCALE", "1"))
-EXAMPLES = {"trace": 200, "distribution": 200, "generate": 160}
+EXAMPLES = {"trace": 200, "distribution": 200, "generate": 160, "analogy": 80, "direction": 80}
 SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 # ---- strategies: ("ok", value) for a value the API must accept, ("junk", value) for anything else
@@ -91,6 +91,31 @@ def test_fuzz_distribution(server, lm, p, t, k, tp):
 @given(p=prompt, n=max_new, t=temperature, k=top_k, tp=top_p, s=seed)
 def test_fuzz_generate(server, lm, p, n, t, k, tp, s):
     check(server, lm, "generate", [p, n, t, k, tp, s])
+
+
+# The lab's words: anything at all, or words that are one token (which must be accepted).
+word = st.one_of(any_text.map(lambda v: ("junk", v)), junk.map(lambda v: ("junk", v)),
+                 st.sampled_from([" king", " man", " woman", " cat", " dogs", " one"]).map(lambda v: ("ok", v)))
+k_nearest = tagged(st.integers(1, 100))
+
+
+@settings(max_examples=int(EXAMPLES["analogy"] * SCALE), **SETTINGS)
+@given(a=word, b=word, c=word, k=k_nearest)
+def test_fuzz_analogy(server, a, b, c, k):
+    args = [a, b, c, k]
+    answer = call_raw(server, "analogy", [v for _, v in args])
+    assert_answer_ok(answer, "analogy")
+    if all(tag == "ok" for tag, _ in args):
+        assert answer.event == "complete", f"valid arguments were refused: {args!r} -> {answer.message!r}"
+
+
+@settings(max_examples=int(EXAMPLES["direction"] * SCALE), **SETTINGS)
+@given(a=word, b=word, words=st.one_of(word, st.lists(word, max_size=4).map(lambda ws: ("junk", ",".join(str(v) for _, v in ws)))))
+def test_fuzz_direction(server, a, b, words):
+    answer = call_raw(server, "direction", [a[1], b[1], words[1]])
+    assert_answer_ok(answer, "direction")
+    if a[0] == b[0] == words[0] == "ok" and a[1] != b[1]:
+        assert answer.event == "complete", f"valid arguments were refused: {(a, b, words)!r} -> {answer.message!r}"
 
 
 def test_server_still_answers_after_fuzzing(server):
