@@ -37,7 +37,7 @@ ASSETS = Path(__file__).resolve().parent / "assets"
 # Element ids a handler may update, in the order Gradio receives them.
 # The layer panels (attention, attention-heads, attention-detail, mlp, mlp-top) are drawn by the
 # page from "layer-data" (server/layer_data.py).
-OUTPUT_IDS = ["notice", "lesson-text", "tokens", "token-count", "big-picture", "embeddings", "neighbours", "positions", "attention-all",
+OUTPUT_IDS = ["notice", "lesson-text", "tokens", "token-count", "big-picture", "residual-stream", "embeddings", "neighbours", "positions", "attention-all",
               "logit-lens", "logit-lens-focus", "layer-data", "distribution", "output", "kv-cache", "kv-summary",
               "session-file", "layer", "head", *handlers.WHAT_IF_IDS, *lab.LAB_IDS]
 # What a shared link sets: element id -> its key in the link (server/share.py).

@@ -124,6 +124,9 @@
       const y = layer + (mark.offset || 0);
       return {type: "rect", xref: "x domain", x0: 0, x1: 1, y0: y - 0.5, y1: y + 0.5, line};
     }
+    if (mark.kind === "column") {
+      return {type: "rect", yref: "paper", x0: layer - 0.5, x1: layer + 0.5, y0: 0, y1: 1, line: {color: "#e66100", width: 2.5}};
+    }
     if (mark.kind === "head-block") {
       const x0 = head * (mark.block + mark.gap) - 0.5;
       return {type: "rect", xref: "x", yref: "y domain", x0, x1: x0 + mark.block, y0: 0, y1: 1, line: {color: "#e66100", width: 2.5}};

@@ -99,7 +99,7 @@
       this.hint.hidden = true;
       this.div.hidden = false;
       const shown = GG.decorate ? GG.decorate(this.id, fig) : fig;     // e.g. the current layer outlined
-      const layout = Object.assign({}, shown.layout || {});
+      const layout = fitTitle(Object.assign({}, shown.layout || {}), this.div.clientWidth || this.div.parentElement.clientWidth);
       if (GG.template && !layout.template) layout.template = GG.template;
       const t0 = performance.now();
       this.drawing = Promise.resolve(P.react(this.div, shown.data || [], layout, config(this.id))).then(() => {
@@ -131,6 +131,72 @@
       if (this.visible) this.flush(); else scheduleIdleDraws();
     }
   }
+
+  // Plotly never wraps a title: on a narrow figure, break each title line at words (or between
+  // Chinese characters) to fit, and make room above the plot for the extra lines.
+  const WIDE = /^[\u2E80-\u9FFF\uF900-\uFAFF\uFF00-\uFFEF]$/;
+  function wrapLine(line, maxUnits) {
+    // a token quoted “…” stays on one line
+    const parts = line.match(/“[^”<]*”|<[^>]+>|&[#\w]+;|[\u2E80-\u9FFF\uF900-\uFAFF\uFF00-\uFFEF]|[^\s<&\u2E80-\u9FFF\uF900-\uFAFF\uFF00-\uFFEF]+|\s+/g) || [];
+    let out = "", used = 0, breaks = 0;
+    for (const t of parts) {
+      if (t[0] === "<") { out += t; continue; }
+      if (/^\s+$/.test(t)) { if (used > 0) { out += " "; used += 1; } continue; }
+      const units = WIDE.test(t) ? 2 : (t[0] === "&" ? 1 : t.replace(/&[#\w]+;/g, "&").length);
+      if (used > 0 && used + units > maxUnits) { out = out.replace(/ $/, "") + "<br>"; used = 0; breaks += 1; }
+      out += t; used += units;
+    }
+    return [out, breaks];
+  }
+  function fitTitle(layout, width) {
+    const title = layout.title;
+    const text = title && (typeof title === "string" ? title : title.text);
+    if (!width || width > 760) return layout;
+    if (!text) return fitAxes(layout, width);
+    let added = 0;
+    const fit = (line, px) => {
+      const [wrapped, breaks] = wrapLine(line, Math.max(16, Math.floor((width - 24) / (0.55 * px))));
+      added += breaks * (px + 4);
+      return wrapped;
+    };
+    // the main line, then the smaller detail lines
+    const lines = text.split("<br>").map((line, i) => fit(line, i === 0 ? 15 : 11));
+    const fitted = Object.assign({}, typeof title === "string" ? {} : title, {text: lines.join("<br>")});
+    if (fitted.subtitle && fitted.subtitle.text) {      // Plotly's own subtitle
+      fitted.subtitle = Object.assign({}, fitted.subtitle, {text: fitted.subtitle.text.split("<br>").map((l) => fit(l, 12)).join("<br>")});
+    }
+    const out = fitAxes(layout, width);
+    if (!added) return out;
+    // Pinned to the top of the figure, the title grows downwards into the room made for it.
+    Object.assign(fitted, {yref: "container", y: 1, yanchor: "top", pad: {t: 12}});
+    const margin = Object.assign({t: 72}, layout.margin || {});
+    margin.t += added;
+    return Object.assign(out, {title: fitted, margin, height: (layout.height || 450) + added});
+  }
+  // Narrow figures: x axes with listed ticks keep every k-th tick (all are still named in the
+  // hover), and long axis titles break into lines.
+  function fitAxes(layout, width) {
+    const out = Object.assign({}, layout);
+    for (const key of Object.keys(layout)) {
+      if (!/^xaxis\d*$/.test(key) || !layout[key]) continue;
+      const axis = Object.assign({}, layout[key]);
+      const vals = axis.tickvals, texts = axis.ticktext;
+      const room = Math.max(4, Math.floor((width - 90) / 24));
+      if (Array.isArray(vals) && vals.length > room) {
+        const k = Math.ceil(vals.length / room);
+        axis.tickvals = vals.filter((_, i) => i % k === 0);
+        if (Array.isArray(texts)) axis.ticktext = texts.filter((_, i) => i % k === 0);
+      }
+      const t = axis.title && (typeof axis.title === "string" ? axis.title : axis.title.text);
+      if (t) {
+        const [wrapped] = wrapLine(t, Math.max(16, Math.floor((width - 60) / (0.55 * 12))));
+        axis.title = Object.assign({}, typeof axis.title === "string" ? {} : axis.title, {text: wrapped});
+      }
+      out[key] = axis;
+    }
+    return out;
+  }
+  GG.fitTitle = fitTitle;
 
   function idOf(element) {
     // The component's elem_id is on Gradio's block wrapper, above the template's own element.

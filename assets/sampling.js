@@ -141,7 +141,8 @@
          pickLine: (l, i, p, how) => `采样会选出 ${l}（id ${i}，概率 = ${p}，${how}）。`,
          how: (T, seed) => T === 0 ? "贪心：T = 0" : `随机种子 ${seed}`},
   };
-  function lang() {
+  function lang() {      // the page's language (assets/page.js): known from the first draw, before the radio follows
+    if (window.GG && window.GG.language) return window.GG.language.current();
     const checked = document.querySelector("#language input[type=radio]:checked");
     return checked && checked.value === "中文" ? "zh" : "en";
   }
@@ -199,13 +200,14 @@
       layout: {
         title: {text: L.title, x: 0.01, xanchor: "left", font: {size: 15}, subtitle: {text: sub, font: {size: 12}}},
         font: {family: GG.FONT || "sans-serif", size: 12}, autosize: true, barmode: "overlay", bargap: 0.25,
-        height: Math.max(300, 24 * ids.length + 150 + 14 * lines), margin: {l: 10, r: 90, t: 70 + 15 * lines, b: 40},
+        height: Math.max(300, 24 * ids.length + 180 + 14 * lines), margin: {l: 10, r: 90, t: 70 + 15 * lines, b: 84},
         // A fixed axis: the bars' lengths are the probabilities, so a change of T is seen as a change of length.
-        xaxis: {title: {text: L.axis}, range: [0, 1], tickformat: ".0%", tickvals: [0, 0.2, 0.4, 0.6, 0.8, 1],
-                automargin: true, fixedrange: true},
+        xaxis: {title: {text: L.axis}, range: [0, 1], tickformat: ".0%", tickvals: [0, 0.25, 0.5, 0.75, 1],
+                tickangle: 0, automargin: true, fixedrange: true},
         yaxis: {tickmode: "array", tickvals: ids.map((_, i) => i), ticktext: rows, autorange: "reversed",
                 automargin: true, tickfont: {family: "ui-monospace, monospace"}, fixedrange: true},
-        legend: {orientation: "h", yanchor: "top", y: -0.08, x: 0, font: {size: 11}}, showlegend: true},
+        // the legend at the bottom of the whole figure, below the axis title whatever the height
+        legend: {orientation: "h", yref: "container", yanchor: "bottom", y: 0.005, x: 0, font: {size: 11}}, showlegend: true},
     };
   }
 

@@ -125,7 +125,11 @@ class Sections:
         window from here to the end of the page."""
         cfg = self.cfg
         self.heading("layers")
-        self.explain("layers")
+        with gr.Row():
+            with gr.Column(scale=3):
+                self.plot("residual-stream")
+            with gr.Column(scale=2):
+                self.explain("layers")
         with gr.Row(elem_id="stepper", elem_classes=["gg-stepper"]):
             gr.Button(strings.button("layer-prev"), elem_id="layer-prev", scale=0, min_width=84)
             gr.Slider(0, cfg.n_layer - 1, value=0, step=1, label=strings.label("layer"), elem_id="layer", scale=3)

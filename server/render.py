@@ -14,7 +14,7 @@ from functools import lru_cache
 from model import LanguageModel
 from model.tokenizer import split_incomplete_utf8
 from viz import language_note as note
-from viz import attention, big_picture, distribution as dist_viz, embeddings, kv_cache, logit_lens, mlp, model_card, positions, tokens
+from viz import attention, big_picture, distribution as dist_viz, embeddings, kv_cache, logit_lens, mlp, model_card, positions, residual_stream, tokens
 
 from . import layer_data
 from .controls import Controls
@@ -67,6 +67,7 @@ def prompt_group(lm: LanguageModel, view: View, opts: Controls, labels) -> dict:
     tr = view.trace
     return {
         "tokens": tokens.token_chips_html(tr, view.focus),
+        "residual-stream": residual_stream.residual_stream_figure(tr, view.focus),
         "attention-all": attention.all_heads_figure(tr, metric=opts.heads_metric, stats=view.head_stats),
         "output": text_so_far(tr),
         "kv-cache": kv_cache.kv_cache_figure(tr),
@@ -95,6 +96,7 @@ def focus_group(lm: LanguageModel, view: View, opts: Controls, labels) -> dict:
     tr = view.trace
     return {
         "tokens": tokens.token_chips_html(tr, view.focus),
+        "residual-stream": residual_stream.residual_stream_figure(tr, view.focus),
         "neighbours": embeddings.neighbour_table_html(view.neighbours, tr, view.focus, labels),
         "embeddings": embeddings.embedding_figure(view.neighbours, tr, view.focus, dims=3 if opts.embed_3d else 2, labels=labels),
         "logit-lens": logit_lens.logit_lens_figure(view.lens, tr, labels),

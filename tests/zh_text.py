@@ -13,7 +13,7 @@ ALLOWED = {
     "gqa", "softmax", "logit", "logits", "pca", "swiglu", "silu", "gelu", "bpe", "utf-8", "utf", "top-k", "top-p",
     "id", "ids", "rmsnorm", "layernorm", "norm", "kl", "cos", "gguf", "q4_1", "q4", "float32", "float16",
     "bfloat16", "cpu", "cuda", "gpu", "json", "png", "api", "eos", "bos", "pc1", "pc2", "pc3", "ms", "mb", "gb",
-    "kb", "mib", "gpt-3", "d_head", "d_model", "d_mlp", "johnson", "lindenstrauss", "x·w_gate", "x·w_up", "x·sigmoid", "bits", "bit", "dim", "max", "min", "log", "exp", "argmax", "sink", "last", "q·k", "ln", "gate", "up",
+    "kb", "mib", "gpt-3", "d_head", "d_model", "d_mlp", "johnson", "lindenstrauss", "x·w_gate", "x·w_up", "x·sigmoid", "attn_out", "mlp_out", "bits", "bit", "dim", "max", "min", "log", "exp", "argmax", "sink", "last", "q·k", "ln", "gate", "up",
     "down", "lm_head", "wte", "wpe", "l2", "qkv",
     # single letters are notation (Q, K, V, z, T, p, k, d, x, ...)
 }

@@ -214,7 +214,7 @@ def top_neurons_figure(trace: Trace, layer: int, focus: int, n: int = 15):
     vals = post[idx]
     bar = dict(type="bar", orientation="h", x=vals, y=np.arange(len(idx)), customdata=custom.astype(np.float32),
                marker=dict(color=np.where(vals >= 0, "#b2182b", "#2166ac").tolist()),
-               text=[f"{v:.3g}" for v in vals], textposition="outside", cliponaxis=False,
+               text=[f"{v:.3g}" for v in vals], textposition="auto", constraintext="none", textfont=dict(size=11), cliponaxis=False,
                hovertemplate=hover)
     lim = float(np.abs(vals).max()) if len(vals) else 1.0
     layout = dict(
