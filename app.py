@@ -23,7 +23,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import gradio as gr  # noqa: E402
 from starlette.middleware import Middleware  # noqa: E402
 
-from server import beyond, handlers, lab, lessons, render, share, strings  # noqa: E402
+from server import attribution, beyond, handlers, lab, lessons, render, share, strings  # noqa: E402
 from server.components import figure_value, output_value, template_json  # noqa: E402
 from server.controls import CONTROL_IDS, Controls  # noqa: E402
 from server.handlers import Context, Limits, notice_html  # noqa: E402
@@ -201,6 +201,11 @@ def build(ctx: Context) -> gr.Blocks:
             bind(trigger, lab.on_analogy, ["lab-a", "lab-b", "lab-c", "lab-k"], needs_view=False, show_progress="minimal")
         for trigger in (on("lab-direction-run", "click"), *(on(i, "submit") for i in ("dir-a", "dir-b", "dir-words"))):
             bind(trigger, lab.on_direction, ["dir-a", "dir-b", "dir-words"], needs_view=False, show_progress="minimal")
+        bind(on("dla-run", "click"), attribution.on_attribute, ["dla-target", "dla-foil"], show_progress="minimal")
+        patch = bind(on("patch-run", "click"), attribution.on_patch,
+                     ["patch-clean", "patch-corrupted", "patch-answer", "patch-foil"], stream=True, needs_view=False,
+                     show_progress="minimal")
+        on("patch-cancel", "click")(None, None, None, cancels=[patch], api_visibility="private")
         bind(on("temps-run", "click"), lab.on_temperatures, show_progress="minimal")
         bind(on("roles-repeated", "click"), lab.on_roles_repeated, needs_view=False, show_progress="minimal")
         bind(on("roles-prompt", "click"), lab.on_roles_prompt, show_progress="minimal")

@@ -85,7 +85,10 @@
     const button = e.target.closest && e.target.closest("button.gg-pick-head[data-gg-layer]");
     if (!button) return;
     sendPick(button.dataset.ggLayer, button.dataset.ggHead);
-    showAttention();
+    if (button.dataset.ggMlp) {          // an MLP from the attribution: show the MLP section
+      const mlp = document.getElementById("sec-mlp");
+      if (mlp) mlp.scrollIntoView({block: "start", behavior: "smooth"});
+    } else showAttention();
   });
 
   // Tokens arriving (Run, Next token, Generate streaming) count as activity (assets/plots.js).

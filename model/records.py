@@ -61,3 +61,43 @@ class Direction:
     ids: dict[str, int]                  # {"a": id, "b": id}
     scores: tuple[Projection, ...]       # in the order the words were given
     norm: float                          # |E[a] - E[b]|
+
+
+# ---- attribution and patching (model/attribution.py, model/patching.py) -------------------------------
+@dataclass(frozen=True)
+class Attribution:
+    """Direct logit attribution: the target's logit (minus the foil's, when there is one) at one
+    position, split into what each part of the model wrote into the residual stream, read through
+    the final norm with its scale frozen at the value of the actual run."""
+    position: int
+    target: int
+    foil: int | None
+    logit: float                 # the model's own logit (or logit difference) at `position`
+    embed: float                 # token (and learned position) embedding
+    heads: np.ndarray            # (L, H) each attention head's output
+    mlps: np.ndarray             # (L,) each MLP's output
+    bias: float                  # attention output biases and the final norm's bias (0 for Llama)
+    scale: float                 # the frozen final-norm scale, 1 / rms (or 1 / std)
+
+    @property
+    def total(self) -> float:
+        return float(self.embed + self.heads.sum() + self.mlps.sum() + self.bias)
+
+
+@dataclass(frozen=True)
+class Patching:
+    """Activation patching: the corrupted run with one clean activation put back, for every layer
+    and position. Metric: logit(answer) - logit(foil) at the last position."""
+    positions: tuple[str, ...]   # the clean prompt's token labels
+    answer: int
+    foil: int
+    clean: float
+    corrupted: float
+    resid_pre: np.ndarray        # (L, T) metric with blocks.l.hook_resid_pre at position p from the clean run
+    attn_out: np.ndarray         # (L, T) likewise, hook_attn_out
+    mlp_out: np.ndarray          # (L, T) likewise, hook_mlp_out
+
+    def restored(self, grid: np.ndarray) -> np.ndarray:
+        """The share of the clean-corrupted gap a patch restores (1 = all of it)."""
+        gap = self.clean - self.corrupted
+        return (grid - self.corrupted) / gap if gap != 0 else np.zeros_like(grid)

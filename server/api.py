@@ -1,4 +1,5 @@
-"""The named HTTP API (/trace, /distribution, /generate, /analogy, /direction), usable with gradio_client.
+"""The named HTTP API (/trace, /distribution, /generate, /analogy, /direction, /attribution, /patch),
+usable with gradio_client.
 
 Every argument arrives from outside and may be of any type or range: it is checked here and a
 bad one becomes a gr.Error with a plain message (the client sees the message, never a traceback).
@@ -10,7 +11,8 @@ import logging
 
 import gradio as gr
 
-from model import embedding_lab
+from model import embedding_lab, patching
+from model.attribution import direct_logit_attribution
 from model.sampling import SamplingParams
 from model.sampling import distribution as next_token_distribution
 
@@ -86,5 +88,34 @@ def make_api(ctx: Context) -> dict:
         r = embedding_lab.direction(ctx.lm, a, b, words)
         return {"ids": r.ids, "scores": [{"word": s.word, "id": s.id, "projection": s.projection} for s in r.scores]}
 
+    @_checked
+    def attribution(prompt: str, target: str = "", position: int = -1) -> dict:
+        """Direct logit attribution: the logit of `target` (a token's text, as typed; empty = the top
+        prediction) at `position` (-1 = the last), split into the embedding, every head and every MLP,
+        through the final norm with its scale frozen; `total` is their sum (= `logit`)."""
+        tr = ctx.lm.trace(check_prompt(ctx, prompt))
+        p = whole_number(position, "position", -tr.T, tr.T - 1) % tr.T
+        if not isinstance(target, str):
+            raise ValueError("target must be text: a token, or empty for the top prediction")
+        t = int(tr.logits[p].argmax()) if not target else embedding_lab.one_token(ctx.lm, target)
+        a = direct_logit_attribution(ctx.lm, tr, p, t)
+        out = {"target": {"token": ctx.lm.decode([t]), "id": t}, "logit": a.logit, "embed": a.embed,
+               "heads": a.heads.tolist(), "mlps": a.mlps.tolist(), "total": a.total}
+        if ctx.lm.cfg.has_bias:
+            out["bias"] = a.bias
+        return out
+
+    @_checked
+    def patch(clean: str, corrupted: str, answer: str, foil: str) -> dict:
+        """Activation patching of the residual stream: for every layer l and position p, the metric
+        logit(answer) - logit(foil) at the last position of the corrupted run with
+        blocks.{l}.hook_resid_pre at p taken from the clean run. The prompts need the same token count."""
+        clean_ids, corrupt_ids = check_prompt(ctx, clean), check_prompt(ctx, corrupted)
+        a, f = embedding_lab.one_token(ctx.lm, answer), embedding_lab.one_token(ctx.lm, foil)
+        r = patching.activation_patching(ctx.lm, clean_ids, corrupt_ids, a, f, kinds=("resid_pre",))
+        return {"positions": [ctx.lm.decode([i]) for i in clean_ids], "clean": r.clean, "corrupted": r.corrupted,
+                "resid_pre": r.resid_pre.tolist()}
+
     return {"trace": trace, "distribution": distribution, "generate": generate, "analogy": analogy,
-            "direction": direction}
+            "direction": direction,
+            "attribution": attribution, "patch": patch}

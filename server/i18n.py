@@ -7,7 +7,7 @@ from pathlib import Path
 
 LANGUAGES = {"English": "en", "中文": "zh"}
 EXPLAINED_PANELS = ("tokens", "embeddings", "layers", "attention", "mlp", "logit_lens", "distribution", "kv_cache",
-                    "model_card", "ablation", "compare", "residual_path")
+                    "model_card", "ablation", "compare", "residual_path", "attribution")
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 
 HEADINGS = {
@@ -23,6 +23,7 @@ HEADINGS = {
     "ablation": {"en": "9 · Ablation: switch parts off", "zh": "9 · 消融：关掉模型的一部分"},
     "compare": {"en": "10 · Compare two prompts", "zh": "10 · 比较两个提示词"},
     "residual_path": {"en": "11 · The residual stream's path", "zh": "11 · 残差流的路径"},
+    "attribution": {"en": "12 · Who wrote the answer: attribution and patching", "zh": "12 · 答案是谁写的：归因与修补"},
 }
 
 

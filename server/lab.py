@@ -46,7 +46,7 @@ def _shown(word: str) -> str:
     return "“" + word.replace(" ", "␣") + "”"
 
 
-def _explained(e: ValueError) -> ValueError:
+def explained(e: ValueError) -> ValueError:
     """The model room's refusal, in the page's language."""
     if isinstance(e, lab.NotOneToken):
         pieces = " + ".join(_shown(p) for p in e.pieces) if e.pieces else SAY("no_token")
@@ -64,7 +64,7 @@ def on_analogy(ctx: Context, view: View, c: Controls, a, b, cc, k) -> tuple[View
     try:
         r = lab.analogy(ctx.lm, a, b, cc, k)
     except ValueError as e:
-        raise _explained(e) from None
+        raise explained(e) from None
     return view, {"lab-analogy-figure": lab_viz.analogy_figure(r, ctx.labels),
                   "lab-analogy-table": lab_viz.analogy_table_html(r, ctx.labels), "notice": ""}
 
@@ -74,7 +74,7 @@ def on_direction(ctx: Context, view: View, c: Controls, a, b, words) -> tuple[Vi
         r = lab.direction(ctx.lm, a, b, words)
         ends = lab.direction(ctx.lm, a, b, [a, b])                   # where a and b themselves fall
     except ValueError as e:
-        raise _explained(e) from None
+        raise explained(e) from None
     pa, pb = (s.projection for s in ends.scores)
     return view, {"lab-direction-figure": lab_viz.direction_figure(r, ctx.labels, (pa, pb)), "notice": ""}
 

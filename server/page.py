@@ -275,8 +275,31 @@ class Sections:
         plot_panel("residual-path", hint=strings.HINTS["residual-path"])
         self.explain("residual_path")
 
+    def attribution(self):
+        self.heading("attribution")
+        with gr.Row():
+            gr.Textbox("", label=strings.label("dla-target"), elem_id="dla-target")
+            gr.Textbox("", label=strings.label("dla-foil"), elem_id="dla-foil")
+            gr.Button(strings.button("dla-run"), elem_id="dla-run", scale=0, min_width=140)
+        with gr.Row():
+            with gr.Column(scale=3):
+                plot_panel("attribution", hint=strings.HINTS["attribution"])
+            with gr.Column(scale=2):
+                gr.HTML("", elem_id="attribution-top")
+        with gr.Row():
+            gr.Textbox("The Eiffel Tower is in the city of", label=strings.label("patch-clean"), elem_id="patch-clean")
+            gr.Textbox("The Colosseum is in the city of", label=strings.label("patch-corrupted"), elem_id="patch-corrupted")
+        with gr.Row():
+            gr.Textbox(" Paris", label=strings.label("patch-answer"), elem_id="patch-answer", min_width=100)
+            gr.Textbox(" Rome", label=strings.label("patch-foil"), elem_id="patch-foil", min_width=100)
+            gr.Button(strings.button("patch-run"), elem_id="patch-run", scale=0, min_width=220)
+            gr.Button(strings.button("patch-cancel"), elem_id="patch-cancel", scale=0, min_width=100)
+        gr.HTML("", elem_id="patch-status")
+        plot_panel("patching", hint=strings.HINTS["patching"])
+        self.explain("attribution")
+
     def all(self):
         for build in (self.header, self.tokens, self.embeddings, self.stepper, self.attention, self.mlp,
                       self.logit_lens, self.distribution, self.export, self.model_card, self.ablation,
-                      self.compare, self.residual_path):
+                      self.compare, self.residual_path, self.attribution):
             build()

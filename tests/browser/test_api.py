@@ -83,3 +83,26 @@ def test_lab_refusals_name_the_problem(client, args, api, says):
     with pytest.raises(Exception) as info:
         client.predict(*args, api_name=api)
     assert says in str(info.value) and "Traceback" not in str(info.value)
+
+
+# ---- who wrote the answer ------------------------------------------------------------------------------
+def test_attribution_endpoint_adds_up(client, lm):
+    out = client.predict("The Eiffel Tower is in the city of", "", -1, api_name="/attribution")
+    assert out["target"]["token"] == " Paris" and len(out["heads"]) == lm.cfg.n_layer
+    assert all(len(row) == lm.cfg.n_head for row in out["heads"]) and len(out["mlps"]) == lm.cfg.n_layer
+    total = out["embed"] + sum(map(sum, out["heads"])) + sum(out["mlps"])
+    assert abs(total - out["total"]) < 1e-6 and abs(out["total"] - out["logit"]) <= 1e-3
+    other = client.predict("The Eiffel Tower is in the city of", " London", 3, api_name="/attribution")
+    assert other["target"]["id"] == lm.tokenize(" London")[0] and abs(other["total"] - other["logit"]) <= 1e-3
+
+
+def test_patch_endpoint(client, lm):
+    out = client.predict("The Eiffel Tower is in the city of", "The Colosseum is in the city of", " Paris", " Rome",
+                         api_name="/patch")
+    T = len(lm.tokenize("The Eiffel Tower is in the city of"))
+    assert len(out["positions"]) == T and len(out["resid_pre"]) == lm.cfg.n_layer and len(out["resid_pre"][0]) == T
+    assert out["clean"] > 0 > out["corrupted"]
+    assert abs(out["resid_pre"][0][0] - out["corrupted"]) < 1e-3          # "The" is the same in both prompts
+    with pytest.raises(Exception) as info:
+        client.predict("The Eiffel Tower is in the city of", "Rome is a", " Paris", " Rome", api_name="/patch")
+    assert "same number of tokens" in str(info.value)

@@ -100,3 +100,25 @@ def test_big_picture_marks_the_layer_and_sets_it(new_page, lm):
     assert page.locator("#big-picture .gg-here").count() == 1
     # The last stage shows the model's own top prediction for the focus token.
     assert "Paris" in page.inner_text("#big-picture .gg-bp-stage[data-gg-go='distribution']")
+
+
+def test_attribution_and_patching_panels(new_page):
+    page = new_page()
+    page.click("#dla-run")
+    page.wait_for_function("document.querySelectorAll('#attribution-top button.gg-pick-head').length > 0", timeout=30_000)
+    assert has_plot(page, "attribution")
+    title = page.evaluate("document.querySelector('#attribution .js-plotly-plot').layout.title.text")
+    assert "Paris" in title
+    # The parts add up to the model's logit, and the chart says both numbers.
+    import re
+    total, logit = map(float, re.search(r"sum to (-?[\d.]+) \(the model: (-?[\d.]+)\)", title).groups())
+    assert abs(total - logit) <= 1e-3
+    # A head from the list opens in the attention section.
+    page.click("#attribution-top button.gg-pick-head:not([data-gg-mlp])")
+    page.click("#patch-run")
+    page.wait_for_function("document.querySelector('#patch-status').innerText.includes('done')", timeout=60_000)
+    assert has_plot(page, "patching")
+    # Prompts of different lengths: the notice names the tokens of both.
+    page.fill("#patch-corrupted textarea, #patch-corrupted input", "Rome is a city")
+    page.click("#patch-run")
+    page.wait_for_function("document.querySelector('#notice').innerText.includes('same number of tokens')", timeout=20_000)

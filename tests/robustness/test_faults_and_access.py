@@ -119,7 +119,8 @@ PATHISH = ("path", "file", "dir", "folder", "url", "uri", "filename")
 
 def test_no_endpoint_takes_a_path_or_a_file(client, server):
     api = client.view_api(return_format="dict", print_info=False)
-    assert set(api["named_endpoints"]) == {"/trace", "/distribution", "/generate", "/analogy", "/direction"}
+    assert set(api["named_endpoints"]) == {"/trace", "/distribution", "/generate", "/analogy", "/direction",
+                                          "/attribution", "/patch"}
     assert not api["unnamed_endpoints"]
     for name, info in api["named_endpoints"].items():
         for p in info["parameters"]:
