@@ -16,8 +16,6 @@ from .words import table
 
 W = table("attribution", {
     "title": ("Direct logit attribution of {what} at #{pos}", "#{pos} 处 {what} 的直接 logit 归因"),
-    "what_one": ("logit({target})", "logit({target})"),
-    "what_two": ("logit({target}) − logit({foil})", "logit({target}) − logit({foil})"),
     "subtitle": ("parts sum to {total:.3f} (the model: {logit:.3f}); final norm's scale frozen at this run's value; "
                  "direct effect only", "各部分之和为 {total:.3f}（模型本身：{logit:.3f}）；最终归一化层的缩放固定为这次运行的值；"
                  "只算直接作用"),
@@ -52,8 +50,8 @@ def attribution_figure(a: Attribution, labels: Callable[[int], str]) -> go.Figur
     z = np.concatenate([a.heads, a.mlps[:, None]], axis=1)                            # (L, H + 1)
     lim = float(np.abs(z).max()) or 1.0
     target = "“" + short(labels(a.target), 14) + "”"
-    what = W("what_one", target=target) if a.foil is None else W("what_two", target=target,
-                                                                    foil="“" + short(labels(a.foil), 14) + "”")
+    # notation, the same in both languages
+    what = f"logit({target})" if a.foil is None else f"logit({target}) − logit(“{short(labels(a.foil), 14)}”)"
     custom = np.stack(np.meshgrid(np.arange(L), np.arange(H + 1), indexing="ij"), axis=-1)     # layer, head (H = MLP)
     heat_heads = dict(type="heatmap", z=a.heads.astype(np.float32).tolist(), x0=0, dx=1, y0=0, dy=1,
                       colorscale=DIVERGING, zmid=0, zmin=-lim, zmax=lim, customdata=custom[:, :H].tolist(),
