@@ -202,6 +202,7 @@ def build(ctx: Context) -> gr.Blocks:
         for trigger in (on("lab-direction-run", "click"), *(on(i, "submit") for i in ("dir-a", "dir-b", "dir-words"))):
             bind(trigger, lab.on_direction, ["dir-a", "dir-b", "dir-words"], needs_view=False, show_progress="minimal")
         bind(on("dla-run", "click"), attribution.on_attribute, ["dla-target", "dla-foil"], show_progress="minimal")
+        bind(on("routes-run", "click"), attribution.on_routes, ["routes-threshold"], show_progress="minimal")
         patch = bind(on("patch-run", "click"), attribution.on_patch,
                      ["patch-clean", "patch-corrupted", "patch-answer", "patch-foil"], stream=True, needs_view=False,
                      show_progress="minimal")

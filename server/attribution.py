@@ -3,6 +3,7 @@ patching between a clean and a corrupted prompt (streamed layer by layer, cancel
 
 Same contract as server/handlers.py. Element ids:
   on_attribute -> "attribution", "attribution-top", "notice"
+  on_routes    -> "routes", "notice"
   on_patch     -> "patching", "patch-status", "notice" (a stream: one answer per patched layer or so)
 """
 from __future__ import annotations
@@ -12,9 +13,10 @@ from typing import Iterator
 
 import numpy as np
 
-from model import embedding_lab, patching
+from model import embedding_lab, patching, routes
 from model.attribution import direct_logit_attribution
 from viz import attribution as viz
+from viz import routes as routes_viz
 from viz.words import table
 
 from .controls import Controls
@@ -23,6 +25,10 @@ from .lab import explained
 from .state import View
 
 SAY = table("server.attribution", {
+    "too_long": ("Routes are drawn for prompts of at most {limit} tokens (the cost grows with the square of the "
+                 "length); this one has {n}.", "信息路径只对不超过 {limit} 个词元的提示词绘制（计算量随长度的平方增长）；"
+                 "这个提示词有 {n} 个。"),
+    "threshold": ("The threshold must be a number between 0.01 and 0.9.", "阈值必须是 0.01 到 0.9 之间的数。"),
     "lengths": ("The two prompts must have the same number of tokens to be patched position by position: the clean "
                 "one has {n_clean}, the corrupted one {n_corrupt}. Clean: {clean}. Corrupted: {corrupt}. Change a word "
                 "so both have the same length.",
@@ -51,6 +57,21 @@ def on_attribute(ctx: Context, view: View, c: Controls, target_text, foil_text) 
     a = direct_logit_attribution(ctx.lm, view.trace, position, target, foil)
     return view, {"attribution": viz.attribution_figure(a, ctx.labels),
                   "attribution-top": viz.top_contributions_html(a), "notice": ""}
+
+
+def on_routes(ctx: Context, view: View, c: Controls, threshold) -> tuple[View, dict]:
+    """The information-flow routes into the focus token's prediction, edges above `threshold`."""
+    try:
+        t = float(threshold)
+    except (TypeError, ValueError):
+        raise ValueError(SAY("threshold")) from None
+    if not 0.01 <= t <= 0.9:
+        raise ValueError(SAY("threshold"))
+    if view.T > routes.MAX_TOKENS:
+        raise ValueError(SAY("too_long", limit=routes.MAX_TOKENS, n=view.T))
+    r = routes.route(routes.contributions(ctx.lm, view.trace), view.focus, t)
+    readout = routes.node_readout(ctx.lm, view.trace, r.nodes)
+    return view, {"routes": routes_viz.routes_figure(r, view.trace, readout, ctx.labels), "notice": ""}
 
 
 def _side_by_side(ctx: Context, ids) -> str:

@@ -146,7 +146,7 @@ def everything(ctx: Context, view: View, c: Controls, layer_budget: int | None =
 # Panels computed on request beside the session's view; a new prompt clears them.
 # The embedding lab's panels (server/lab.py): they depend on no prompt, only on their own inputs.
 LAB_IDS = ("lab-analogy-figure", "lab-analogy-table", "lab-direction-figure", "patching", "patch-status")
-WHAT_IF_IDS = ("attribution", "attribution-top", "temps", "head-roles", "head-roles-top", "ablation", "ablation-lens", "ablation-summary", "compare-attention", "compare-mlp", "compare-prediction",
+WHAT_IF_IDS = ("attribution", "attribution-top", "routes", "temps", "head-roles", "head-roles-top", "ablation", "ablation-lens", "ablation-summary", "compare-attention", "compare-mlp", "compare-prediction",
                "compare-cosine", "compare-summary", "residual-path")
 
 

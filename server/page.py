@@ -287,6 +287,10 @@ class Sections:
             with gr.Column(scale=2):
                 gr.HTML("", elem_id="attribution-top")
         with gr.Row():
+            gr.Slider(0.01, 0.5, value=0.08, step=0.01, label=strings.label("routes-threshold"), elem_id="routes-threshold")
+            gr.Button(strings.button("routes-run"), elem_id="routes-run", scale=0, min_width=180)
+        plot_panel("routes", hint=strings.HINTS["routes"])
+        with gr.Row():
             gr.Textbox("The Eiffel Tower is in the city of", label=strings.label("patch-clean"), elem_id="patch-clean")
             gr.Textbox("The Colosseum is in the city of", label=strings.label("patch-corrupted"), elem_id="patch-corrupted")
         with gr.Row():

@@ -12,7 +12,7 @@ TORCH_FREE = ("model", "model.config", "model.trace", "model.records", "model.sa
               "viz.common", "viz.attention", "viz.attention.pattern", "viz.attention.overview",
               "viz.attention.detail", "viz.attention.toy", "viz.logit_lens", "viz.embeddings", "viz.ablation",
               "viz.compare", "viz.residual_path", "viz.distribution", "viz.kv_cache", "viz.mlp",
-              "viz.model_card", "viz.positions", "viz.tokens", "viz.embedding_lab", "viz.language_note", "viz.head_roles", "model.head_roles", "viz.big_picture", "viz.temperatures", "model.temperatures", "viz.attribution", "viz.residual_stream")
+              "viz.model_card", "viz.positions", "viz.tokens", "viz.embedding_lab", "viz.language_note", "viz.head_roles", "model.head_roles", "viz.big_picture", "viz.temperatures", "model.temperatures", "viz.attribution", "viz.residual_stream", "viz.routes")
 
 
 def test_records_and_panels_import_without_torch():

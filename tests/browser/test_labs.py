@@ -115,6 +115,10 @@ def test_attribution_and_patching_panels(new_page):
     assert abs(total - logit) <= 1e-3
     # A head from the list opens in the attention section.
     page.click("#attribution-top button.gg-pick-head:not([data-gg-mlp])")
+    page.click("#routes-run")
+    assert has_plot(page, "routes")
+    nodes = plot_data(page, "routes")[-1]
+    assert len(nodes["x"]) >= 2                                        # the prediction's state and what fed it
     page.click("#patch-run")
     page.wait_for_function("document.querySelector('#patch-status').innerText.includes('done')", timeout=60_000)
     assert has_plot(page, "patching")
