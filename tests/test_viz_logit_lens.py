@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from viz import logit_lens as LL
-from viz.common import piece_label
+from viz.common import piece_label, plotly_text
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +27,7 @@ def lens(lm, trace, positions):
 
 def cell(s: str) -> str:
     s = s if len(s) <= LL._CELL_CHARS else s[: LL._CELL_CHARS - 1] + "…"
-    return LL._esc(s)
+    return plotly_text(s)
 
 
 def test_cells_name_the_decoded_top1_and_colour_its_probability(lens, trace, labels, positions):
@@ -63,7 +63,7 @@ def test_hover_lists_the_top5_with_probabilities(lens, trace, labels):
     r, c = 17, 3
     entry = hover[r][c]
     for j in range(5):
-        assert LL._esc(labels(int(lens.top_ids[r, c, j]))) in entry
+        assert plotly_text(labels(int(lens.top_ids[r, c, j]))) in entry
         assert f"{lens.top_probs[r, c, j]:.3f}" in entry
     nxt = piece_label(trace.pieces[lens.positions[c] + 1])
     assert f"next in prompt: “{nxt}”" in entry
@@ -81,7 +81,7 @@ def test_focus_chart_plots_probability_and_rank_of_the_final_prediction(lens, tr
     ax = fig.layout.yaxis2
     assert ax.type == "log" and ax.range[0] > ax.range[1]     # reversed: rank 1 at the top
     assert rank.yaxis == "y2"
-    target = LL._esc(labels(int(lens.target_ids[c])))
+    target = plotly_text(labels(int(lens.target_ids[c])))
     assert target in prob.name and target in fig.layout.title.text
 
 
