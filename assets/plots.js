@@ -99,10 +99,16 @@
       this.hint.hidden = true;
       this.div.hidden = false;
       const shown = GG.decorate ? GG.decorate(this.id, fig) : fig;     // e.g. the current layer outlined
-      const layout = fitTitle(Object.assign({}, shown.layout || {}), this.div.clientWidth || this.div.parentElement.clientWidth);
+      const width = this.div.clientWidth || this.div.parentElement.clientWidth;
+      const layout = fitTitle(Object.assign({}, shown.layout || {}), width);
+      let traces = shown.data || [];
+      const narrow = layout.meta && layout.meta.gg_narrow;       // labels placed for a phone-width plot
+      if (narrow && width && width < 500) {
+        traces = traces.map((t, i) => (narrow[String(i)] ? Object.assign({}, t, narrow[String(i)]) : t));
+      }
       if (GG.template && !layout.template) layout.template = GG.template;
       const t0 = performance.now();
-      this.drawing = Promise.resolve(P.react(this.div, shown.data || [], layout, config(this.id))).then(() => {
+      this.drawing = Promise.resolve(P.react(this.div, traces, layout, config(this.id))).then(() => {
         counts.drawn += 1;
         this.shown = fig;
         this.lastDrawMs = performance.now() - t0;

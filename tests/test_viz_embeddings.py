@@ -232,3 +232,25 @@ def test_every_position_figure_speaks_chinese(tiny_gpt2_lm, tiny_trace):
     assert " 与 " in custom[0][1] and " and " not in custom[0][1]
     # English is the default again outside the block.
     assert position_embedding_figure(short).layout.title.text.startswith("Learned position vectors")
+
+
+def test_labels_are_placed_without_overlap():
+    from viz.embeddings import _PLACES, _label_places
+    rng = np.random.default_rng(0)
+    coords = rng.normal(size=(40, 2))
+    labelled = [(i, f"token{i}") for i in range(40)]
+    for w, h in ((560, 420), (260, 300)):
+        places = _label_places(coords, labelled, w, h)
+        assert places and set(places.values()) <= set(_PLACES) and 0 in places      # the first (most important) always fits
+        # Rebuild the boxes as placed: no two overlap.
+        span = coords.max(0) - coords.min(0)
+        px = (coords - coords.min(0)) / span * [w, h]
+        boxes = []
+        for row, place in places.items():
+            dx, dy = _PLACES[place]
+            bw = 7 * len(f"token{row}") + 4
+            cx, cy = px[row, 0] + dx * (bw / 2 + 6), px[row, 1] + dy * (15 / 2 + 6)
+            boxes.append((cx - bw / 2, cy - 7.5, cx + bw / 2, cy + 7.5))
+        for i, a in enumerate(boxes):
+            for b in boxes[i + 1:]:
+                assert a[2] < b[0] or a[0] > b[2] or a[3] < b[1] or a[1] > b[3]

@@ -120,6 +120,32 @@ def _links(dims, coords, row_of, pairs):
     return np.array(pts, dtype=object).reshape(-1, dims) if pts else np.empty((0, dims))
 
 
+_PLACES = {"top center": (0.0, 1.0), "bottom center": (0.0, -1.0), "middle right": (1.0, 0.0), "middle left": (-1.0, 0.0)}
+
+
+def _label_places(coords: np.ndarray, labelled: list[tuple[int, str]], width_px: int = 560,
+                  height_px: int = 420) -> dict[int, str]:
+    """Where each label goes so that labels do not overlap, most important first (the order given):
+    row -> textposition; a label with no free place is left to the hover. Boxes are estimated for a
+    plot of about width_px x height_px (7 px a character, 15 px a line)."""
+    xy = coords[:, :2]
+    span = np.maximum(xy.max(0) - xy.min(0), 1e-9)
+    px = (xy - xy.min(0)) / span * [width_px, height_px]                   # points in pixels
+    boxes, out = [], {}
+    for row, text in labelled:
+        if row in out:
+            continue
+        w, h = 7 * len(text) + 4, 15
+        for place, (dx, dy) in _PLACES.items():
+            cx, cy = px[row, 0] + dx * (w / 2 + 6), px[row, 1] + dy * (h / 2 + 6)
+            box = (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)
+            if all(box[2] < b[0] or box[0] > b[2] or box[3] < b[1] or box[1] > b[3] for b in boxes):
+                boxes.append(box)
+                out[row] = place
+                break
+    return out
+
+
 def embedding_figure(neighbours: Neighbours, trace: Trace, focus: int, dims: int = 2,
                      labels: Callable[[int], str] | None = None, label_neighbours: str = "focus") -> go.Figure:
     """PCA of the prompt tokens' embedding rows and their nearest neighbours, in 2-D or 3-D.
@@ -175,6 +201,9 @@ def embedding_figure(neighbours: Neighbours, trace: Trace, focus: int, dims: int
         (W("prompt_tokens"), [v for v in q_ids if v != fid], 13, QUERY, dict(size=13, color=QUERY), True),
         (W("focus", token=short(name[fid], MAX_LABEL)), [fid], 17, FOCUS, dict(size=14, color=FOCUS), True),
     ]
+    wanted = [(row_of[v], short(name[v], MAX_LABEL)) for _, ids, *_, labelled in reversed(groups) if labelled for v in ids]
+    placed = _label_places(coords, wanted) if dims == 2 else {}
+    narrow = _label_places(coords, wanted, 260, 300) if dims == 2 else {}      # a phone-width plot
     line = dict(width=1, color=LINK)
     data = [_scatter(dims, _links(dims, coords, row_of, pairs), mode="lines", line=line,
                      hoverinfo="skip", name=W("links"), showlegend=False),
@@ -186,11 +215,18 @@ def embedding_figure(neighbours: Neighbours, trace: Trace, focus: int, dims: int
             dims, xyz, mode="markers+text" if labelled else "markers", name=gname, customdata=ids,
             marker=dict(size=size if dims == 2 else size * 0.5, color=colour,
                         line=dict(width=1, color="white")),
-            text=[short(name[v], MAX_LABEL) for v in ids], textposition="top center",
+            text=[short(name[v], MAX_LABEL) if dims == 3 or row_of[v] in placed else "" for v in ids],
+            textposition=[placed.get(row_of[v], "top center") for v in ids] if dims == 2 else "top center",
             textfont=dict(family=FONT, **tfont),
             hovertext=[hover(v) for v in ids], hovertemplate="%{hovertext}<extra></extra>"))
 
     fig = go.Figure(data=data)
+    if dims == 2:      # the page swaps these labels in on a narrow screen (assets/plots.js, layout.meta.gg_narrow)
+        first = 2      # the two link traces come first
+        fig.update_layout(meta=dict(gg_narrow={str(first + g): dict(
+            text=[short(name[v], MAX_LABEL) if row_of[v] in narrow else "" for v in ids],
+            textposition=[narrow.get(row_of[v], "top center") for v in ids])
+            for g, (_, ids, *_rest) in enumerate(groups)}))
     d_model = neighbours.vectors.shape[1]
     k = neighbours.neighbour_ids.shape[1]
     axis = [W("axis", i=i + 1, ratio=ratio[i]) for i in range(dims)]
