@@ -21,9 +21,28 @@ from .controls import Controls
 from .state import View
 
 
+def vocabulary_label(piece) -> str:
+    """A token's label out of context (candidates, neighbours, the logit lens): a token that is only
+    part of a multi-byte character says where in the character it sits: "<E6 88>…2/3" holds the
+    first 2 of 3 bytes, "…<91>" continues a character begun in an earlier token."""
+    raw, shown = piece.raw, piece.display
+    if piece.is_special or not raw or not (shown.startswith("<") and shown.endswith(">")):
+        return shown
+    try:
+        raw.decode("utf-8")
+        return shown
+    except UnicodeDecodeError:
+        pass
+    lead = raw[0]
+    if lead >= 0xC0:
+        size = 2 if lead < 0xE0 else 3 if lead < 0xF0 else 4
+        return f"{shown}…{min(len(raw), size)}/{size}"
+    return "…" + shown
+
+
 def make_labels(lm: LanguageModel):
-    """id -> the token's visible label, memoised (the vocabulary never changes)."""
-    return lru_cache(maxsize=65536)(lambda i: lm.tokenizer.pieces([int(i)])[0].display)
+    """id -> the token's visible label out of context, memoised (the vocabulary never changes)."""
+    return lru_cache(maxsize=65536)(lambda i: vocabulary_label(lm.tokenizer.pieces([int(i)])[0]))
 
 
 def text_so_far(tr) -> str:

@@ -230,3 +230,12 @@ def test_token_bytes_range_and_numpy_ids(tok):
         tok.token_bytes(tok.vocab_size)
     ids = np.array(tok.encode("numpy ids"), dtype=np.int64)
     assert tok.decode(ids) == "numpy ids"
+
+
+def test_out_of_context_labels_say_where_a_partial_token_sits_in_its_character(lm):
+    from server.render import make_labels
+    label = make_labels(lm)
+    ids = lm.tokenize("我爱")                      # 我 = E6 88 91, 爱 = E7 88 B1, in pieces
+    got = [label(i) for i in ids]
+    assert got[0] == "<E6 88>…2/3" and got[1] == "…<91>" and got[2] == "<E7>…1/3"
+    assert label(lm.tokenize(" hello")[0]) == "·hello"          # whole characters are unchanged
