@@ -69,9 +69,10 @@ def on_routes(ctx: Context, view: View, c: Controls, threshold) -> tuple[View, d
         raise ValueError(SAY("threshold"))
     if view.T > routes.MAX_TOKENS:
         raise ValueError(SAY("too_long", limit=routes.MAX_TOKENS, n=view.T))
-    r = routes.route(routes.contributions(ctx.lm, view.trace), view.focus, t)
+    contrib = routes.contributions(ctx.lm, view.trace)
+    r = routes.route(contrib, view.focus, t)
     readout = routes.node_readout(ctx.lm, view.trace, r.nodes)
-    return view, {"routes": routes_viz.routes_figure(r, view.trace, readout, ctx.labels), "notice": ""}
+    return view, {"routes": routes_viz.routes_figure(r, view.trace, readout, ctx.labels, contrib.mlp), "notice": ""}
 
 
 def _side_by_side(ctx: Context, ids) -> str:

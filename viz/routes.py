@@ -22,6 +22,7 @@ W = table("routes", {
                   "第 {l} 层：#{j} {tj} → #{i} {ti}<br>注意力，占该状态的 {share}（注意力头 {h}：{hshare}）"),
     "resid_edge": ("layer {l}: #{i} {ti} keeps {share} of itself (residual)", "第 {l} 层：#{i} {ti} 保留了自身的 {share}（残差）"),
     "node": ("#{i} {ti} {where}<br>logit lens: {top} ({p})", "#{i} {ti}，{where}<br>logit 透镜：{top}（{p}）"),
+    "mlp_share": ("<br>the MLP below wrote {share} of this state", "<br>下面的 MLP 写入了这个状态的 {share}"),
     "before": ("before block {l}", "第 {l} 块之前"), "after_all": ("after the last block", "最后一块之后"),
     "attention": ("attention", "注意力"), "residual": ("residual", "残差"), "states": ("states", "状态"),
     "position": ("position", "位置"), "level": ("layer (0 = embedding)", "层（0 = 嵌入）"),
@@ -30,7 +31,9 @@ W = table("routes", {
 BUCKETS = ((0.0, 0.15, 1.2), (0.15, 0.3, 2.4), (0.3, 0.6, 3.8), (0.6, 1.01, 5.5))   # share range -> line width
 
 
-def routes_figure(route: Route, trace: Trace, readout: dict, labels: Callable[[int], str]) -> go.Figure:
+def routes_figure(route: Route, trace: Trace, readout: dict, labels: Callable[[int], str],
+                  mlp_share: np.ndarray | None = None) -> go.Figure:
+    """`mlp_share`: (L, T) the MLP's share of each block's output state (Contributions.mlp)."""
     L, pos = route.target
     tok = lambda i: "“" + piece_label(trace.pieces[i], 10) + "”"                          # noqa: E731
     data = []
@@ -58,8 +61,11 @@ def routes_figure(route: Route, trace: Trace, readout: dict, labels: Callable[[i
         where = W("after_all") if level == L else W("before", l=level)
         nx.append(i)
         ny.append(level)
-        ntext.append(W("node", i=i, ti=tok(i), where=where, top="“" + short(labels(top), 12) + "”" if top is not None else "—",
-                       p=pct(p)))
+        text = W("node", i=i, ti=tok(i), where=where, top="“" + short(labels(top), 12) + "”" if top is not None else "—",
+                 p=pct(p))
+        if mlp_share is not None and level > 0:
+            text += W("mlp_share", share=pct(float(mlp_share[level - 1, i])))
+        ntext.append(text)
         ncolour.append(p)
     data.append(dict(type="scatter", mode="markers", x=nx, y=ny, hovertext=ntext, hoverinfo="text", name=W("states"),
                      marker=dict(size=8, color=ncolour, colorscale="Viridis", cmin=0, cmax=1, line=dict(width=0.5, color="#333"),
