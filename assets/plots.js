@@ -188,7 +188,7 @@
       const axis = Object.assign({}, layout[key]);
       const vals = axis.tickvals, texts = axis.ticktext;
       const room = Math.max(4, Math.floor((width - 90) / 24));
-      if (Array.isArray(vals) && vals.length > room) {
+      if (width < 500 && Array.isArray(vals) && vals.length > room) {     // phones only: a desktop panel keeps one tick per token
         const k = Math.ceil(vals.length / room);
         axis.tickvals = vals.filter((_, i) => i % k === 0);
         if (Array.isArray(texts)) axis.ticktext = texts.filter((_, i) => i % k === 0);

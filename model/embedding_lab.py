@@ -17,6 +17,21 @@ import torch
 from .records import Analogy, Direction, Neighbour, Projection
 
 
+MAX_SHOWN = 8            # pieces a message lists; a long word is cut short in messages
+
+
+def short_text(word: str, limit: int = 40) -> str:
+    return word if len(word) <= limit else word[:limit - 1] + "…"
+
+
+def listed(pieces: list[str]) -> str:
+    """The tokenizer's pieces for a message: the first few, and how many in all."""
+    if not pieces:
+        return "no token at all"
+    shown = " + ".join(repr(p) for p in pieces[:MAX_SHOWN])
+    return shown if len(pieces) <= MAX_SHOWN else f"{shown} + … ({len(pieces)} pieces)"
+
+
 class LabRefusal(ValueError):
     """A refused lab input; `key` names the reason (the page words it in its own language)."""
 
@@ -30,8 +45,7 @@ class NotOneToken(LabRefusal):
 
     def __init__(self, word: str, pieces: list[str], suggestion: str | None):
         self.word, self.pieces, self.suggestion = word, pieces, suggestion
-        shown = " + ".join(repr(p) for p in pieces) if pieces else "no token at all"
-        text = f"{word!r} is not one token of the vocabulary: the tokenizer makes {shown}."
+        text = f"{short_text(word)!r} is not one token of the vocabulary: the tokenizer makes {listed(pieces)}."
         if suggestion is not None:
             text += f" Try {suggestion!r} (with a leading space), which is one token."
         super().__init__("not_one", text)

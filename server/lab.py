@@ -29,6 +29,7 @@ from .state import View
 SAY = table("server.lab", {
     "not_one": ("{word} is not one token of the vocabulary: the tokenizer makes {pieces}. The lab needs words of "
                 "one token each.", "{word} 不是词表里的单个词元：分词结果为 {pieces}。实验里的每个词都必须恰好是一个词元。"),
+    "more_pieces": (" + … ({n} pieces)", " + …（共 {n} 个）"),
     "no_token": ("no token at all", "空（一个词元也没有）"),
     "try_spaced": (" Try {spaced} (with a leading space), which is one token.", "试试 {spaced}（前面带一个空格），它是一个词元。"),
     "empty_word": ("Each word must be non-empty: fill in a, b and c.", "每个词都不能是空的：请填好 a、b 和 c。"),
@@ -49,8 +50,10 @@ def _shown(word: str) -> str:
 def explained(e: ValueError) -> ValueError:
     """The model room's refusal, in the page's language."""
     if isinstance(e, lab.NotOneToken):
-        pieces = " + ".join(_shown(p) for p in e.pieces) if e.pieces else SAY("no_token")
-        text = SAY("not_one", word=_shown(e.word), pieces=pieces)
+        pieces = " + ".join(_shown(p) for p in e.pieces[:lab.MAX_SHOWN]) if e.pieces else SAY("no_token")
+        if len(e.pieces) > lab.MAX_SHOWN:
+            pieces += SAY("more_pieces", n=len(e.pieces))
+        text = SAY("not_one", word=_shown(lab.short_text(e.word)), pieces=pieces)
         if e.suggestion is not None:
             text += SAY("try_spaced", spaced=_shown(e.suggestion))
         return ValueError(text)

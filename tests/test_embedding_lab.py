@@ -143,3 +143,9 @@ def test_the_model_has_induction_heads_on_a_repeated_sequence(lm):
     T, n = tr.T, lab_handlers.REPEATED_N
     assert s > 0.5 and np.mean([P[l, h, q, q - n + 1] for q in range(n + 1, T)]) > 0.5
     assert scores["induction"][l, h] > scores["previous"][l, h]
+
+
+def test_a_very_long_word_gets_a_short_message(lm):
+    with pytest.raises(lab.NotOneToken) as e:
+        lab.analogy(lm, "😀" * 300, " man", " woman")
+    assert len(str(e.value)) < 400 and "pieces)" in str(e.value)
