@@ -39,7 +39,7 @@ ASSETS = Path(__file__).resolve().parent / "assets"
 # page from "layer-data" (server/layer_data.py).
 OUTPUT_IDS = ["notice", "lesson-text", "tokens", "token-count", "big-picture", "residual-stream", "embeddings", "neighbours", "positions", "attention-all",
               "logit-lens", "logit-lens-focus", "layer-data", "distribution", "output", "kv-cache", "kv-summary",
-              "session-file", "layer", "head", *handlers.WHAT_IF_IDS, *lab.LAB_IDS]
+              "session-file", "layer", "head", *handlers.WHAT_IF_IDS, *handlers.LAB_IDS]
 # What a shared link sets: element id -> its key in the link (server/share.py).
 URL_CONTROLS = {"prompt": "prompt", "chat": "chat", "temperature": "t", "top-k": "k", "top-p": "p", "seed": "seed"}
 

@@ -24,6 +24,11 @@ import numpy as np
 ROLES = ("previous", "first", "self", "duplicate", "induction")
 
 
+def all_patterns(trace) -> np.ndarray:
+    """(L, H, T, T) every layer's attention patterns of a trace, the input of role_scores."""
+    return np.stack([trace.act("attn.hook_pattern", l) for l in range(trace.config.n_layer)])
+
+
 def earlier_copies(ids: Sequence[int]) -> list[list[int]]:
     """For each position q, the earlier positions j < q holding the same token."""
     seen: dict[int, list[int]] = {}

@@ -9,6 +9,7 @@ Same contract as server/handlers.py. Element ids:
 from __future__ import annotations
 
 import html
+import time
 from typing import Iterator
 
 import numpy as np
@@ -80,7 +81,6 @@ def _side_by_side(ctx: Context, ids) -> str:
 
 
 def on_patch(ctx: Context, view: View, c: Controls, clean, corrupted, answer, foil) -> Iterator[tuple[View, dict]]:
-    import time
     clean_ids, corrupt_ids = check_prompt(ctx, clean), check_prompt(ctx, corrupted)
     if len(clean_ids) != len(corrupt_ids):
         raise ValueError(SAY("lengths", n_clean=len(clean_ids), n_corrupt=len(corrupt_ids),

@@ -12,8 +12,6 @@ Element ids:
 """
 from __future__ import annotations
 
-import numpy as np
-
 from model import embedding_lab as lab
 from model import head_roles as roles
 from model import temperatures
@@ -23,7 +21,7 @@ from viz import temperatures as temps_viz
 from viz.words import table
 
 from .controls import Controls, whole_number
-from .handlers import LAB_IDS, Context  # noqa: F401 - LAB_IDS: the ids this module writes
+from .handlers import Context
 from .state import View
 
 SAY = table("server.lab", {
@@ -88,8 +86,7 @@ REPEATED_SEED = 0
 
 
 def _roles_out(trace, source: str) -> dict:
-    patterns = np.stack([trace.act("attn.hook_pattern", l) for l in range(trace.config.n_layer)])   # (L, H, T, T)
-    scores = roles.role_scores(patterns, trace.token_ids)
+    scores = roles.role_scores(roles.all_patterns(trace), trace.token_ids)
     top = {role: roles.top_heads(scores[role], 3) for role in roles.ROLES}
     return {"head-roles": roles_viz.role_figure(scores, source), "head-roles-top": roles_viz.top_heads_html(top),
             "notice": ""}

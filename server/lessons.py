@@ -158,8 +158,7 @@ def _e(s) -> str:
     return html.escape(str(s))
 
 
-def _patterns(trace) -> np.ndarray:
-    return np.stack([trace.act("attn.hook_pattern", l) for l in range(trace.config.n_layer)])     # (L, H, T, T)
+_patterns = head_roles.all_patterns
 
 
 # ---- tokens and bytes ------------------------------------------------------------------------------

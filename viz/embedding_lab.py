@@ -111,7 +111,7 @@ def direction_figure(r: Direction, labels: Callable[[int], str], a_b_projection:
     b themselves fall (`a_b_projection`)."""
     words = [_label(labels, s.id, 20) for s in r.scores]
     # Two words may share a label (" dog" twice): the axis needs distinct categories.
-    rows = [f"{w} " * 0 + w if words.count(w) == 1 else f"{w} #{i + 1}" for i, w in enumerate(words)]
+    rows = [w if words.count(w) == 1 else f"{w} #{i + 1}" for i, w in enumerate(words)]
     vals = [s.projection for s in r.scores]
     data = [dict(type="bar", orientation="h", y=rows, x=vals, showlegend=False,
                  marker=dict(color=["#d62728" if v >= 0 else "#1f77b4" for v in vals]),
