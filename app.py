@@ -23,12 +23,13 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import gradio as gr  # noqa: E402
 from starlette.middleware import Middleware  # noqa: E402
 
-from server import attribution, beyond, handlers, lab, lessons, render, share, strings  # noqa: E402
+from server import attribution, beyond, handlers, lab, lessons, recipe, render, share, strings  # noqa: E402
 from server.components import figure_value, output_value, template_json  # noqa: E402
 from server.controls import CONTROL_IDS, Controls  # noqa: E402
 from server.handlers import Context, Limits, notice_html  # noqa: E402
 from server.i18n import EXPLAINED_PANELS, explanation, heading, lang_code  # noqa: E402
 from server.page import Sections  # noqa: E402
+from server.state import View  # noqa: E402
 from viz.attention import worked_example  # noqa: E402
 from viz.words import speaking  # noqa: E402
 
@@ -39,7 +40,7 @@ ASSETS = Path(__file__).resolve().parent / "assets"
 # page from "layer-data" (server/layer_data.py).
 OUTPUT_IDS = ["notice", "lesson-text", "tokens", "token-count", "big-picture", "residual-stream", "embeddings", "neighbours", "positions", "attention-all",
               "logit-lens", "logit-lens-focus", "layer-data", "distribution", "output", "kv-cache", "kv-summary",
-              "session-file", "layer", "head", *handlers.WHAT_IF_IDS, *handlers.LAB_IDS]
+              "session-file", "layer", "head", "recipe", *handlers.WHAT_IF_IDS, *handlers.LAB_IDS]
 # What a shared link sets: element id -> its key in the link (server/share.py).
 URL_CONTROLS = {"prompt": "prompt", "chat": "chat", "temperature": "t", "top-k": "k", "top-p": "p", "seed": "seed"}
 
@@ -62,6 +63,14 @@ def parse_args(argv=None) -> argparse.Namespace:
                     help="page sessions held at once (each holds its prompt's trace); the least recently used go first")
     ap.add_argument("--session-idle-minutes", type=float, default=60,
                     help="a page session is forgotten after this long without an event")
+    ap.add_argument("--memory-budget-gb", type=float, default=None,
+                    help="memory this process may use; --max-sessions is lowered until that many sessions at "
+                         "--max-context fit beside the model (default: no budget, the need is printed)")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="CPU threads for the model (default: all cores; a replica among N takes its share)")
+    ap.add_argument("--replica-name", default=None,
+                    help="this process's name in the X-GlassGPT-Replica header of every response "
+                         "(default: $GLASSGPT_REPLICA, else the host name)")
     ap.add_argument("--auth", default=os.environ.get("GLASSGPT_AUTH"),
                     help="USER:PASSWORD to require a login (for a shared deployment; or $GLASSGPT_AUTH)")
     return ap.parse_args(argv)
@@ -90,6 +99,30 @@ def respond(ctx: Context, view, result_or_error) -> list:
     return [new_view] + [output_value(i, out[i]) if i in out else gr.skip() for i in OUTPUT_IDS]
 
 
+RECIPE_AT = 1 + OUTPUT_IDS.index("recipe")     # its place in an output list (the state is first)
+
+
+def with_recipe(out: list, old_view) -> list:
+    """A new view also goes to the page as its recipe (server/recipe.py), so that any replica can
+    rebuild it; an unchanged view sends nothing more."""
+    new = out[0]
+    if isinstance(new, View) and new is not old_view:
+        out = list(out)
+        out[RECIPE_AT] = recipe.recipe_of(new)
+    return out
+
+
+def merge_lost(rebuilt: list, answer: list) -> list:
+    """A rebuilt session's panels, overlaid with the event's own answer; the rebuilt notice stays
+    unless the answer has a message of its own."""
+    skipped = lambda value: value == gr.skip()     # noqa: E731 - Gradio's "leave as it is"
+    merged = [r if skipped(a) else a for r, a in zip(rebuilt, answer)]
+    notice = 1 + OUTPUT_IDS.index("notice")
+    if not answer[notice] or skipped(answer[notice]):
+        merged[notice] = rebuilt[notice]
+    return merged
+
+
 def components_by_id(demo: gr.Blocks) -> dict:
     return {b.elem_id: b for b in demo.blocks.values() if getattr(b, "elem_id", None)}
 
@@ -112,6 +145,18 @@ class Binder:
             extra += list(data_of(getattr(evt, "_data", None) or {}))
         return c, extra
 
+    def _recover(self, data: dict, c: Controls) -> tuple:
+        """The session has no view: another replica held it, it was pushed out, or the page's load
+        has not been stored yet. Rebuild it from the recipe the page sent.
+        -> (view, its panels with a notice), or (None, None). The starting view's recipe gives the
+        starting view and {}: a new page's event that ran before its load was stored; the session
+        is not written then (the load, e.g. a link being replayed, stores its own view)."""
+        recipe_text = next((v for comp, v in data.items() if getattr(comp, "elem_id", None) == "recipe"), None)
+        if recipe_text == self.ctx.initial_recipe:
+            return self.ctx.initial, {}
+        view = recipe.rebuild(self.ctx, recipe_text)
+        return (None, None) if view is None else (view, handlers.on_session_rebuilt(self.ctx, view, c))
+
     def __call__(self, trigger, handler, extra_ids=(), stream=False, data_of=None, needs_view=True, **kw):
         ctx, state = self.ctx, self.state
 
@@ -123,12 +168,18 @@ class Binder:
             with speaking(language_of(data)):          # figures, notices and refusals in the page's language
                 try:
                     c, extra = self._args(data, extra_ids, evt, data_of)
+                    lost = {}
                     if view is None and needs_view:
-                        return respond(ctx, None, handlers.on_session_lost(ctx, c))
+                        view, lost = self._recover(data, c)
+                        if view is None:
+                            return with_recipe(respond(ctx, None, handlers.on_session_lost(ctx, c)), None)
                     out = respond(ctx, view, handler(ctx, view, c, *extra))
+                    if lost:                           # rebuilt: its panels, then the event's own answer,
+                        out = merge_lost(respond(ctx, view, (view, lost)), out)     # and the session stores it
+                        return with_recipe([out[0] if isinstance(out[0], View) else view] + out[1:], None)
                     # A handler that kept the view leaves the session alone: an event that ran beside
                     # another (e.g. a prefetch beside a chip click) must not write back an older view.
-                    return [gr.skip() if out[0] is view else out[0]] + out[1:]
+                    return with_recipe([gr.skip() if out[0] is view else out[0]] + out[1:], view)
                 except Exception as e:  # noqa: BLE001 - every failure becomes a message in #notice
                     return respond(ctx, view, e)
 
@@ -140,8 +191,12 @@ class Binder:
                 with speaking(lang):
                     c, extra = self._args(data, extra_ids, evt, data_of)
                     if view is None and needs_view:
-                        out = respond(ctx, None, handlers.on_session_lost(ctx, c))
-                        steps = iter(())
+                        view, lost = self._recover(data, c)
+                        if view is None:
+                            out, steps = with_recipe(respond(ctx, None, handlers.on_session_lost(ctx, c)), None), iter(())
+                        else:
+                            out = with_recipe(respond(ctx, view, (view, lost)), None) if lost else None
+                            steps = handler(ctx, view, c, *extra)
                     else:
                         out, steps = None, handler(ctx, view, c, *extra)
                 if out is not None:
@@ -151,15 +206,15 @@ class Binder:
                         result = next(steps, None)
                         if result is None:
                             return
+                        out = with_recipe(respond(ctx, view, result), view)
                         view = result[0]
-                        out = respond(ctx, view, result)
                     yield out
             except Exception as e:  # noqa: BLE001
                 with speaking(lang):
                     out = respond(ctx, view, e)
                 yield out
 
-        inputs = {state, *self.controls, *(self.comps[i] for i in extra_ids)}
+        inputs = {state, self.comps["recipe"], *self.controls, *(self.comps[i] for i in extra_ids)}
         # Progress shows on the token chips only: a status overlay on all ~30 outputs costs the
         # page a restyle of each of them at the start and the end of every event.
         kw.setdefault("show_progress_on", [self.comps["tokens"]])
@@ -183,12 +238,12 @@ def build(ctx: Context) -> gr.Blocks:
         # from data it holds (assets/layers.js, assets/sampling.js). Events that only re-read the
         # trace skip the queue; everything that runs the model stays queued and limited.
         cheap = dict(queue=False, trigger_mode="always_last", show_progress="hidden")
-        bind(on("layer-data", "need_layer"), handlers.on_need_layer, data_of=lambda d: (d.get("layer"), d.get("head"), d.get("layers")), needs_view=False, **cheap)
+        bind(on("layer-data", "need_layer"), handlers.on_need_layer, data_of=lambda d: (d.get("layer"), d.get("head"), d.get("layers")), **cheap)
         for box in ("exclude-first", "log-scale", "mlp-all"):
             bind(on(box, "input"), handlers.on_layer, **cheap)
         bind(on("heads-metric", "input"), handlers.on_heads_metric, **cheap)
         bind(on("embed-3d", "input"), handlers.on_embed_dims, **cheap)
-        bind(on("language", "change"), handlers.on_language, needs_view=False, **cheap)
+        bind(on("language", "change"), handlers.on_language, **cheap)
         for trigger in (on("lens-show", "click"), on("lens-positions", "submit")):
             bind(trigger, handlers.on_lens_positions, ["lens-positions"], show_progress="minimal")
         bind(on("next-token", "click"), handlers.on_next_token, show_progress="minimal")
@@ -303,6 +358,11 @@ def load(args) -> Context:
 
     print(f"GlassGPT: loading {'the bundled SmolLM2-135M-Instruct' if not args.model else args.model} "
           f"(the first start reads and dequantizes the GGUF file, ~10 s; later starts use a cache)...", flush=True)
+    if args.threads is not None:
+        if args.threads < 1:
+            raise SystemExit("GlassGPT cannot start: --threads must be at least 1")
+        import torch
+        torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
     try:
         lm = load_model(args.model, device=args.device)
@@ -319,7 +379,27 @@ def load(args) -> Context:
         raise SystemExit(f"GlassGPT cannot start: {e}") from None
     print("  computing the first view...", flush=True)
     warm_up(lm)
-    return Context(lm, limits)
+    from server.replica import replica_name
+    ctx = Context(lm, limits, replica=replica_name(args.replica_name))
+    return fit_memory(ctx, args)
+
+
+def fit_memory(ctx: Context, args) -> Context:
+    """Lower --max-sessions until that many sessions at the longest context fit the memory budget."""
+    import dataclasses
+
+    import psutil
+
+    from server.replica import TraceSize, plan_memory
+    budget = None if args.memory_budget_gb is None else int(args.memory_budget_gb * 1e9)
+    try:
+        plan = plan_memory(psutil.Process().memory_info().rss, TraceSize.measure(ctx.lm), ctx.limits.max_context,
+                           ctx.limits.max_sessions, budget, concurrency=args.concurrency)
+    except ValueError as e:
+        raise SystemExit(f"GlassGPT cannot start: {e}") from None
+    print("  " + plan.describe(ctx.limits.max_context), flush=True)
+    ctx.limits = dataclasses.replace(ctx.limits, max_sessions=plan.max_sessions)
+    return ctx
 
 
 def main(argv=None) -> None:
@@ -328,7 +408,7 @@ def main(argv=None) -> None:
     ctx = load(args)
     demo = build(ctx)
     demo.queue(max_size=args.queue_size, default_concurrency_limit=args.concurrency)
-    print(f"  serving on http://{args.host}:{args.port}", flush=True)
+    print(f"  serving on http://{args.host}:{args.port} as replica {ctx.replica}", flush=True)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"  WARNING: bound to {args.host}: anyone who can reach this address can use the app"
               f"{'' if args.auth else ' (consider --auth USER:PASSWORD)'}", flush=True)
@@ -338,6 +418,7 @@ def main(argv=None) -> None:
 def launch_options(demo: gr.Blocks, ctx: Context) -> dict:
     """Everything launch() gets besides the address and login; the tests launch with the same."""
     from server.guard import ApiGuard
+    from server.replica import ReplicaMiddleware
     from server.sessions import lifespan_forgetting_stateless_sessions
 
     # The guard checks requests against the endpoints the page really registered (gr.api above).
@@ -347,7 +428,8 @@ def launch_options(demo: gr.Blocks, ctx: Context) -> dict:
                 show_error=False,
                 max_file_size="1mb",     # the page uploads nothing; Gradio's upload route stays open regardless
                 state_session_capacity=ctx.limits.max_sessions,
-                app_kwargs={"middleware": [Middleware(ApiGuard, endpoints=api)],
+                app_kwargs={"middleware": [Middleware(ReplicaMiddleware, name=ctx.replica),
+                                           Middleware(ApiGuard, endpoints=api)],
                             "lifespan": lifespan_forgetting_stateless_sessions(demo)})
 
 

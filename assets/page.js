@@ -149,9 +149,23 @@
     return el ? el.value : null;
   }
   const MAX_URL_PROMPT = 2000;
+  // The generated tokens go in the link as ids (gen=...) while the prompt box still holds the text
+  // they followed: the server writes the view's recipe (#recipe, server/recipe.py) with each answer.
+  let recipeSeen = null, promptAtRecipe = null;
+  function generatedIds(prompt) {
+    const text = valueOf("#recipe textarea") ?? valueOf("#recipe input");
+    if (text !== recipeSeen) { recipeSeen = text; promptAtRecipe = prompt; }
+    if (!text || prompt !== promptAtRecipe) return null;
+    try {
+      const r = JSON.parse(text);
+      const gen = r.ids.slice(r.n_prompt);
+      return gen.length ? gen.join(".") : null;
+    } catch (e) { return null; }
+  }
   function syncUrl() {
     const prompt = valueOf("#prompt textarea");
     if (prompt === null) return;
+    const gen = generatedIds(prompt);
     const focus = document.querySelector("#tokens button.gg-chip-focus");
     const chat = document.querySelector("#chat input[type=checkbox]");
     const state = {
@@ -160,12 +174,13 @@
       t: valueOf("#temperature input[type=number]"), k: valueOf("#top-k input[type=number]"),
       p: valueOf("#top-p input[type=number]"), seed: valueOf("#seed input"),
       layer: valueOf("#layer input[type=number]"), head: valueOf("#head input[type=number]"),
-      focus: focus ? focus.dataset.pos : null, lang: pageLanguage() === "zh" ? "zh" : null,
+      focus: focus ? focus.dataset.pos : null, gen: prompt.length <= MAX_URL_PROMPT ? gen : null,
+      lang: pageLanguage() === "zh" ? "zh" : null,
     };
     const params = new URLSearchParams();
     for (const [key, value] of Object.entries(state)) if (value !== null && value !== "") params.set(key, value);
     let query = "?" + params.toString();
-    if (query.length > 8000) { params.delete("prompt"); query = "?" + params.toString(); }
+    if (query.length > 8000) { params.delete("prompt"); params.delete("gen"); query = "?" + params.toString(); }
     if (query !== window.location.search) history.replaceState(null, "", query + window.location.hash);
   }
   // Start only once the person acts: until then the address may still hold a shared link that the

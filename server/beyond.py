@@ -68,6 +68,7 @@ W = table("beyond", {
     "cannot_read": ("cannot read token position {item!r}: {example}", "无法识别词元位置 {item!r}：{example}"),
     "backwards": ("the range {item!r} runs backwards: {example}", "范围 {item!r} 的起点大于终点：{example}"),
     "past_end": ("token position {p} is past the end: {example}", "词元位置 {p} 超出了提示词的末尾：{example}"),
+    "too_many_positions": ("{n} positions listed; at most {most} fit", "列出了 {n} 个位置；最多只能放 {most} 个"),
     "too_many_paths": ("{n} positions listed; at most {most} paths fit in one picture",
                        "列出了 {n} 个位置；一张图最多放 {most} 条路径"),
 })
@@ -151,8 +152,9 @@ def on_compare(ctx: Context, view: View, c: Controls, prompt_b: str, focus_b=Non
 _POS_SPLIT = re.compile(r"[\s,;，；、]+")
 
 
-def parse_positions(text, T: int) -> list[int]:
-    """"1, 4, 7" / "2-5" / "last" / "#3" -> positions in 0..T-1 (duplicates dropped, order kept)."""
+def parse_positions(text, T: int, limit: int | None = None) -> list[int]:
+    """"1, 4, 7" / "2-5" / "last" / "#3" -> positions in 0..T-1 (duplicates dropped, order kept).
+    `limit`: the most positions the caller takes (default: the residual path's)."""
     if text is None:
         return []
     if not isinstance(text, str):
@@ -182,7 +184,9 @@ def parse_positions(text, T: int) -> list[int]:
         if len(out) > 1000:
             break
     out = list(dict.fromkeys(out))
-    if len(out) > path_viz.MAX_PATHS:
+    if limit is not None and len(out) > limit:
+        raise ValueError(W("too_many_positions", n=len(out), most=limit))
+    if limit is None and len(out) > path_viz.MAX_PATHS:
         raise ValueError(W("too_many_paths", n=len(out), most=path_viz.MAX_PATHS))
     return out
 

@@ -18,6 +18,7 @@ from viz.words import table
 
 from . import layer_data, render
 from .controls import Controls, whole_number
+from .recipe import recipe_of
 from .state import MAX_LENS_POSITIONS, View, first_view, make_view, with_focus, with_lens_choice
 
 log = logging.getLogger("glassgpt")
@@ -40,6 +41,12 @@ SAY = table("server.notices", {
                      "Press Run to see your prompt.",
                      "服务器上已经没有这个页面的会话了（闲置太久、被许多其他会话挤掉，或者应用重启了），"
                      "所以页面现在重新显示初始的提示词。按“运行”即可看到你的提示词。"),
+    "session_rebuilt": ("This page's session was not on the server that answered (its server stopped, or the session "
+                        "was pushed out to make room), so it was rebuilt here from your prompt, generated tokens and "
+                        "settings ({n} tokens) by running the model again. Nothing you typed was lost.",
+                        "回答的服务器上没有这个页面的会话（原来的服务器停了，或者会话为腾出空间被移除了），"
+                        "所以这里根据你的提示词、已生成的词元和设置重新运行模型，重建了会话（{n} 个词元）。"
+                        "你输入的内容都没有丢失。"),
     "layers_list": ("layers must be a list of layer numbers", "参数 layers 必须是层号列表"),
     "context_full": ("This session's text has reached the limit of {limit} tokens; run a shorter prompt to start again.",
                      "本次会话的文本已达到 {limit} 个词元的上限；请运行一个更短的提示词重新开始。"),
@@ -74,9 +81,11 @@ class Context:
     lm: LanguageModel
     limits: Limits
     default_prompt: str = "The capital of France is"
+    replica: str = "glassgpt"               # this process's name among several (server/replica.py)
     labels: object = field(init=False)      # id -> the token's visible label (memoised)
     static: dict = field(init=False)        # panels that never change: model card, parameter figure, notes
     initial: View = field(init=False)       # the starting view every new page shows
+    initial_recipe: str = field(init=False)  # its recipe (server/recipe.py), the page's first
 
     def __post_init__(self):
         self.labels = render.make_labels(self.lm)
@@ -84,6 +93,7 @@ class Context:
         # Timings of the starting prompt were measured at server start, not for anyone's press of
         # Run: the KV table asks the user to run instead of showing them.
         self.initial = make_view(self.lm, replace(self.lm.trace(self.default_prompt), timings={}))
+        self.initial_recipe = recipe_of(self.initial)
 
     def vocabulary_labels(self) -> list[str]:
         """Every token's label, in id order (the page's sampler may pick any of them)."""
@@ -197,6 +207,14 @@ def on_session_lost(ctx: Context, c: Controls) -> tuple[View, dict]:
     return view, out
 
 
+def on_session_rebuilt(ctx: Context, view: View, c: Controls) -> dict:
+    """The panels of a view rebuilt from the page's recipe (server/recipe.py), with a notice saying so."""
+    out = everything(ctx, view, c)
+    out.update(dict.fromkeys(WHAT_IF_IDS))
+    out["notice"] = notice_html(SAY("session_rebuilt", n=view.T), "info")
+    return out
+
+
 def initial_view(ctx: Context) -> View:
     return ctx.initial
 
@@ -241,8 +259,6 @@ def on_layer(ctx: Context, view: View, c: Controls) -> tuple[View, dict]:
 def on_need_layer(ctx: Context, view: View, c: Controls, layer, head, layers=None) -> tuple[View, dict]:
     """The page lacks layers: the one its control shows (then `layers` is None: the layers around
     it), or, while idle, the `layers` it has not received yet (nearest first)."""
-    if view is None:      # the session is gone (or its page load has not been stored yet)
-        return (None, {}) if layers is not None else on_session_lost(ctx, c)
     n = ctx.lm.cfg.n_layer
     layer = whole_number(layer, "layer", 0, n - 1)
     head = whole_number(head, "head", 0, ctx.lm.cfg.n_head - 1)

@@ -139,6 +139,9 @@ class Sections:
         # What the page draws the layer panels from, for every layer and head it can hold.
         gr.HTML(layer_data_value(self.init["layer-data"]), html_template="<span></span>", elem_id="layer-data",
                 elem_classes=["gg-hidden"], js_on_load=LAYER_DATA_JS)
+        # The view's recipe (server/recipe.py): sent with every event, so any replica can rebuild it.
+        gr.Textbox(self.ctx.initial_recipe, visible="hidden", elem_id="recipe", elem_classes=["gg-hidden"],
+                   interactive=False, container=False, show_label=False)
 
     def attention(self):
         self.heading("attention")

@@ -1,6 +1,7 @@
 """Export and share: the session as a JSON file, and the page state as URL query parameters.
 
-The URL carries prompt, chat, t (temperature), k (top-k), p (top-p), seed, layer, head and focus;
+The URL carries prompt, chat, t (temperature), k (top-k), p (top-p), seed, layer, head, focus and
+gen (the generated token ids, dot-separated: a sampled continuation cannot be re-tokenized back);
 assets/page.js keeps the address bar in step with the page, and opening such a link replays it.
 """
 from __future__ import annotations
@@ -15,12 +16,12 @@ import numpy as np
 from model.sampling import distribution, records
 from viz.words import language, table
 
-from . import handlers
+from . import handlers, recipe
 from .controls import Controls
 from .handlers import Context, notice_html
 from .state import View
 
-URL_KEYS = ("prompt", "chat", "t", "k", "p", "seed", "layer", "head", "focus")
+URL_KEYS = ("prompt", "chat", "t", "k", "p", "seed", "layer", "head", "focus", "gen")
 
 
 SAY = table("server.share", {
@@ -90,6 +91,18 @@ def settings_from_query(params: dict, n_layer: int, n_head: int) -> tuple[dict, 
     return out, problems
 
 
+def generated_ids(value, vocab_size: int, problems: list[str]) -> list[int]:
+    """gen=12.345.6 -> [12, 345, 6]; anything unreadable is a problem and gives []."""
+    if not value:
+        return []
+    parts = str(value).split(".")
+    if len(parts) > 4096 or not all(p.isdigit() and len(p) <= 7 for p in parts) or \
+            not all(int(p) < vocab_size for p in parts):
+        problems.append(f"gen={str(value)[:40]!r}")
+        return []
+    return [int(p) for p in parts]
+
+
 def on_open_link(ctx: Context, view: View, params: dict) -> tuple[View, dict, dict]:
     """Replay a shared link: run its prompt with its settings. -> (view, outputs, control values)."""
     cfg = ctx.lm.cfg
@@ -98,7 +111,18 @@ def on_open_link(ctx: Context, view: View, params: dict) -> tuple[View, dict, di
     c = Controls.from_page(ctx.lm, {"language": language()}
                            | {elem_id: settings[key] for key, elem_id in link_ids.items() if key in settings})
     text = settings.get("prompt", ctx.default_prompt)
-    view, out = handlers.on_run(ctx, view, c, text, settings["chat"])
+    generated = generated_ids(params.get("gen"), ctx.lm.cfg.vocab_size, problems)
+    rebuilt = None
+    if generated:
+        ids = handlers.check_prompt(ctx, text, settings["chat"])
+        rebuilt = recipe.rebuild(ctx, json.dumps({"v": recipe.VERSION, "ids": ids + generated, "n_prompt": len(ids)}))
+        if rebuilt is None:
+            problems.append(f"gen: {len(generated)} tokens do not fit the limit of {ctx.limits.max_context}")
+    if rebuilt is not None:
+        view, out = rebuilt, handlers.everything(ctx, rebuilt, c)
+        out.update(dict.fromkeys(handlers.WHAT_IF_IDS))
+    else:
+        view, out = handlers.on_run(ctx, view, c, text, settings["chat"])
     if "focus" in settings:
         if 0 <= settings["focus"] < view.T:
             view, focus_out = handlers.on_focus(ctx, view, c, settings["focus"])

@@ -61,12 +61,6 @@ def test_view_options_never_run_the_model(ctx, view, monkeypatch):
     assert out["layer-data"]["layers"][:1] == [20] or 20 in out["layer-data"]["layers"]
 
 
-def test_need_layer_without_a_session(ctx):
-    assert handlers.on_need_layer(ctx, None, Controls(), 3, 0, [3, 4]) == (None, {})     # a prefetch: nothing
-    view, out = handlers.on_need_layer(ctx, None, Controls(), 3, 0)                    # a step: start again
-    assert view is ctx.initial and "no longer holds" in out["notice"]
-
-
 def test_focus(ctx, view):
     v2, out = handlers.on_focus(ctx, view, Controls(), 2)
     assert v2.focus == 2 and 'data-pos="2"' in out["tokens"] and "layer-data" in out

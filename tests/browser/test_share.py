@@ -45,3 +45,24 @@ def test_session_json_and_figure_png_download(new_page, tmp_path):
     path = tmp_path / "fig.png"
     png.value.save_as(path)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_generated_tokens_are_part_of_the_link(new_page, lm):
+    """A sampled continuation cannot be re-tokenized back, so the link carries its ids (gen=)."""
+    page = new_page(query="?prompt=Once+upon+a+time&t=1.3&seed=11")
+    n = len(lm.tokenize("Once upon a time"))
+    chips = "document.querySelectorAll('#tokens button.gg-chip').length"
+    page.wait_for_function(f"{chips} === {n}", timeout=60_000)
+    for i in (1, 2, 3):
+        page.click("#next-token")
+        page.wait_for_function(f"{chips} === {n + i}", timeout=60_000)
+    page.wait_for_function("(new URLSearchParams(location.search).get('gen') || '').split('.').length === 3",
+                           timeout=20_000)
+    words = page.eval_on_selector_all("#tokens button.gg-chip", "els => els.map(e => e.innerText)")
+    link = page.url
+    again = new_page(query="?" + urlparse(link).query)
+    again.wait_for_function(f"{chips} === {n + 3}", timeout=60_000)
+    assert again.eval_on_selector_all("#tokens button.gg-chip", "els => els.map(e => e.innerText)") == words
+    # Editing the prompt box drops gen from the link: those tokens followed the old text.
+    again.fill("#prompt textarea", "Something else")
+    again.wait_for_function("!new URLSearchParams(location.search).has('gen')", timeout=20_000)

@@ -56,24 +56,33 @@ def test_a_client_with_a_session_hash_is_not_touched_while_it_is_used(served):
     assert client.session_hash in demo.state_holder.session_data
 
 
-def test_a_page_whose_session_is_gone_is_told_and_redrawn_from_the_start(new_page, served, lm, app_ctx):
+def test_a_page_whose_session_is_gone_is_rebuilt_from_its_recipe(new_page, served, lm):
+    """As the capacity, the idle time-out, a restart or another replica would leave it: the server
+    has no view for this page. The page's recipe (server/recipe.py) comes with the next event and
+    the view is rebuilt from it, generated tokens and focus included, with a notice."""
     url, demo = served
     page = new_page()
     prompt = "A page that outlived its session"
+    n = len(lm.tokenize(prompt))
     page.fill("#prompt textarea", prompt)
     page.click("#run")
-    page.wait_for_function(f"{CHIPS} === {len(lm.tokenize(prompt))}", timeout=60_000)
+    page.wait_for_function(f"{CHIPS} === {n}", timeout=60_000)
     page.wait_for_function("!document.querySelector('#neighbours .gg-computing')", timeout=60_000)  # Run's 2nd answer
+    page.click("#next-token")
+    page.wait_for_function(f"{CHIPS} === {n + 1}", timeout=60_000)
+    page.click("#tokens button.gg-chip[data-pos='1']")
+    page.wait_for_selector("#tokens button.gg-chip-focus[data-pos='1']", timeout=30_000)
+    before = page.eval_on_selector_all("#tokens button.gg-chip", "els => els.map(e => e.innerText)")
     mine = [sid for sid, s in demo.state_holder.session_data.items() if s.state_data]
-    for sid in mine:          # as the capacity, the idle time-out or a restart would leave it
+    for sid in mine:
         demo.state_holder.session_data[sid].state_data.clear()
 
-    page.click("#next-token")                             # any event that asks the server
-    page.wait_for_function("document.querySelector('#notice').innerText.includes('no longer holds')", timeout=30_000)
-    assert SESSION_LOST.split(",")[0] in page.inner_text("#notice")
-    default_n = len(lm.tokenize(app_ctx.default_prompt))
-    page.wait_for_function(f"{CHIPS} === {default_n}", timeout=30_000)   # the page matches what the server has
+    page.click("#layer-next")                             # any event that asks the server
+    page.wait_for_function("document.querySelector('#notice').innerText.includes('rebuilt')", timeout=30_000)
+    assert f"({n + 1} tokens)" in page.inner_text("#notice") and SESSION_LOST not in page.inner_text("#notice")
+    assert page.eval_on_selector_all("#tokens button.gg-chip", "els => els.map(e => e.innerText)") == before
+    page.wait_for_selector("#tokens button.gg-chip-focus[data-pos='1']", timeout=30_000)
+    assert page.input_value("#prompt textarea") == prompt
 
-    page.click("#run")                                    # and Run brings the prompt back
-    page.wait_for_function(f"{CHIPS} === {len(lm.tokenize(prompt))}", timeout=60_000)
-    assert "no longer holds" not in page.inner_text("#notice")
+    page.click("#next-token")                             # and the session goes on from there
+    page.wait_for_function(f"{CHIPS} === {n + 2}", timeout=60_000)
