@@ -13,6 +13,7 @@ failure. Started by bench/load/run_load.py (which also starts the app); by hand:
 """
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import sys
@@ -26,6 +27,8 @@ from common import PROMPTS, parse_events  # noqa: E402
 
 LATENCY_LOG = os.environ.get("GLASSGPT_LOAD_LOG")   # one JSON line per action, for exact percentiles
 _log = open(LATENCY_LOG, "a", buffering=1, encoding="utf-8") if LATENCY_LOG else None
+RETRY = int(os.environ.get("GLASSGPT_LOAD_RETRY", "0") == "1")
+_user_ids = itertools.count(1)
 
 
 class PageUser(HttpUser):
@@ -34,10 +37,25 @@ class PageUser(HttpUser):
 
     def on_start(self):
         self.prompt = random.choice(PROMPTS)
+        self.user_id = next(_user_ids)
 
     def call(self, api: str, data: list) -> None:
+        """One action, timed end to end. With GLASSGPT_LOAD_RETRY=1 a failed action is sent once
+        more, as the page re-sends an event whose replica went away (bench/load/run_cluster_load.py)."""
         t0 = time.perf_counter()
-        error, size = None, 0
+        for attempt in range(1, 2 + RETRY):
+            error, size, replica = self.once(api, data)
+            if error is None:
+                break
+        ms = (time.perf_counter() - t0) * 1000
+        events.request.fire(request_type="E2E", name=api, response_time=ms, response_length=size,
+                            exception=error, context={})
+        if _log:
+            _log.write(json.dumps({"api": api, "ms": round(ms, 2), "ok": error is None, "t": time.time(),
+                                   "user": self.user_id, "attempts": attempt, "replica": replica}) + "\n")
+
+    def once(self, api: str, data: list):
+        error, size, replica = None, 0, None
         try:
             with self.client.post(f"/gradio_api/call/{api}", json={"data": data}, name=f"POST /call/{api}",
                                   catch_response=True) as r:
@@ -48,17 +66,14 @@ class PageUser(HttpUser):
             with self.client.get(f"/gradio_api/call/{api}/{event_id}", name=f"GET /call/{api}/[event]",
                                  catch_response=True, timeout=120) as r:
                 size = len(r.content)
+                replica = r.headers.get("X-GlassGPT-Replica")
                 event, payload = parse_events(r.text)
                 if event != "complete":
                     r.failure(f"{event}: {str(payload)[:200]}")
                     raise RuntimeError(f"{api}: {event} {str(payload)[:200]}")
         except Exception as e:  # noqa: BLE001 - every failure is counted, none stops the user
             error = e
-        ms = (time.perf_counter() - t0) * 1000
-        events.request.fire(request_type="E2E", name=api, response_time=ms, response_length=size,
-                            exception=error, context={})
-        if _log:
-            _log.write(json.dumps({"api": api, "ms": round(ms, 2), "ok": error is None, "t": time.time()}) + "\n")
+        return error, size, replica
 
     @task(2)
     def run_prompt(self):
