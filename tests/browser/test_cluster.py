@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import urllib.error
 import urllib.request
 
 import pytest
@@ -164,3 +165,15 @@ def test_pages_stick_alternate_and_survive_a_lost_replica(cluster, browser, lm):
     finally:
         a.context.close()
         b.context.close()
+
+
+def test_with_every_replica_down_people_get_the_busy_page(cluster):
+    """Last in this module: it stops the cluster's replicas."""
+    for r in cluster.replicas:
+        if r.process.poll() is None:
+            cluster.kill(r.name)
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(cluster.url + "/", timeout=30)
+    assert e.value.code == 503 and e.value.headers["Retry-After"] == "10"
+    page = e.value.read().decode("utf-8")
+    assert "GlassGPT is busy right now" in page and "GlassGPT 现在很忙" in page
