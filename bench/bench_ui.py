@@ -135,9 +135,15 @@ class Page:
         self.page, self.timeout = page, timeout_ms
 
     def sample(self, action, condition: str, arg: dict | None = None) -> dict:
-        self.page.evaluate("GGBench.arm()")
+        self.page.evaluate("([c, a]) => GGBench.arm(c, a)", [condition, arg or {}])
         action()
         return self.page.evaluate("([c, a, t]) => GGBench.done(c, a, t)", [condition, arg or {}, self.timeout])
+
+    def in_view(self, panel: str) -> None:
+        """Scroll the panel into view and wait until the page counts it as visible."""
+        self.page.locator(f"#{panel}").scroll_into_view_if_needed()
+        self.page.wait_for_function(f"GG.panels['{panel}'] && GG.panels['{panel}'].visible", timeout=self.timeout)
+        self.page.wait_for_timeout(500)
 
     def value(self, elem_id: str) -> int:
         return int(float(self.page.input_value(f"#{elem_id} input[type=number]")))
@@ -178,8 +184,10 @@ def browser_phase(url: str, lm, reps: int, timeout_ms: int) -> dict:
 
         d.run(p20, marker(lm, p20))
         d.hold_all_layers()
-        page.locator("#attention").scroll_into_view_if_needed()
-        page.wait_for_timeout(500)
+        # Arrow keys step the layer when no text box has the focus; the panel measured must be in view
+        # (a panel out of view is drawn later, when it scrolls in, so a step would "cost" nothing).
+        page.evaluate("document.activeElement && document.activeElement.blur()")
+        d.in_view("attention")
 
         def step(i, key: bool):
             up = d.value("layer") < 29 and (i % 12) < 6
@@ -188,8 +196,9 @@ def browser_phase(url: str, lm, reps: int, timeout_ms: int) -> dict:
                 act = lambda: page.keyboard.press("ArrowRight" if up else "ArrowLeft")
             else:
                 act = lambda: page.click("#layer-next" if up else "#layer-prev")
+            if not page.evaluate("GG.panels.attention.visible"):
+                raise SystemExit("the attention panel left the view: the layer steps would measure nothing")
             return d.sample(act, "layer", {"layer": target, "head": d.value("head")})
-        page.click(".gg-heading")
         collect("layer step (button), 20 tokens", reps, lambda i: step(i, False))
         collect("layer step (arrow key), 20 tokens", reps, lambda i: step(i, True))
 
@@ -199,7 +208,7 @@ def browser_phase(url: str, lm, reps: int, timeout_ms: int) -> dict:
                             {"layer": d.value("layer"), "head": h})
         collect("head change, 20 tokens", reps, head)
 
-        page.locator("#distribution").scroll_into_view_if_needed()
+        d.in_view("distribution")
         for ctl, values in (("temperature", ("0.7", "1.3")), ("top-k", ("5", "40")), ("top-p", ("0.9", "0.5"))):
             def move(i, ctl=ctl, values=values):
                 box = page.locator(f"#{ctl} input[type=number]")
@@ -221,11 +230,11 @@ def browser_phase(url: str, lm, reps: int, timeout_ms: int) -> dict:
             text = prompts[i % 2]
             mark = marker(lm, text)
             page.fill("#prompt textarea", text)
-            page.evaluate("GGBench.arm()")
+            page.evaluate("(a) => GGBench.arm('first', a)", {"marker": mark})
             page.click("#run")
             runs_first.append(page.evaluate("([a, t]) => GGBench.done('first', a, t)", [{"marker": mark}, timeout_ms]))
             t_first = runs_first[-1]["ms"]
-            page.evaluate("GGBench.armed = true")     # same t0: the click
+            page.evaluate("(a) => GGBench.rewatch('all', a)", {"marker": mark})     # same t0: the click
             rest = page.evaluate("([a, t]) => GGBench.done('all', a, t)", [{"marker": mark}, timeout_ms])
             runs_all.append(rest)
             print(f"  Run 20: first {t_first:.0f} ms, all {rest['ms']:.0f} ms", flush=True)
@@ -247,12 +256,13 @@ def browser_phase(url: str, lm, reps: int, timeout_ms: int) -> dict:
 
         # 200 tokens: the page holds one layer per answer at first and fetches the rest while idle.
         d.run(p200, marker(lm, p200))
-        page.locator("#attention").scroll_into_view_if_needed()
+        d.in_view("attention")
         t = time.monotonic()
         d.hold_all_layers(120_000)
         res["200 tokens: every layer held after (s)"] = time.monotonic() - t
         page.evaluate("() => GG.layers.setSlider('layer', 0)")
         page.wait_for_timeout(800)
+        d.in_view("attention")
         collect("layer step (button), 200 tokens", reps, lambda i: step(i, False))
         browser.close()
     return res
