@@ -30,7 +30,7 @@ RUNTIME_PATHS = {"app.py", "requirements.txt", "model", "viz", "server", "assets
 
 # Measured size of one session's trace in GB at a given --max-context (grows with its square), and
 # the rest of what the app counts against --memory-budget-gb (server/replica.py plan_memory).
-TRACE_GB = {8: 0.008, 256: 0.26, 1024: 1.24}
+TRACE_GB = {8: 0.007, 256: 0.24, 1024: 1.17}
 SESSION_OVERHEAD_GB = 2 * 2**20 / 1e9
 PROCESS_GB = 1.5        # the model process at rest (on CPU)
 
