@@ -244,6 +244,45 @@
       if (query !== window.location.search) history.replaceState(null, "", (query || window.location.pathname) + window.location.hash);
     }
   }, true);
+  // A reloaded page replays its address (prompt, settings, generated tokens), and says so. Gradio
+  // itself reloads the page after a lost connection once a server answers again: behind a balancer,
+  // when the replica holding the page stopped in the middle of a request.
+  const RELOADED = {
+    en: "The page was reloaded (by you, or after the connection to its server was lost): your prompt, settings and generated tokens are run again from its address.",
+    zh: "页面重新加载了（你刷新了页面，或与服务器的连接断开后自动重连）：正在根据地址里的提示词、设置和已生成的词元重新运行模型。",
+  };
+  function floatingNotice(text) {
+    const box = document.createElement("div");
+    box.className = "gg-notice gg-info gg-reloaded";
+    box.setAttribute("role", "status");
+    box.textContent = text;
+    const close = document.createElement("button");
+    close.className = "gg-notice-close";
+    close.setAttribute("aria-label", "×");
+    box.append(close);
+    document.body.append(box);
+  }
+  const navigation = (performance.getEntriesByType && performance.getEntriesByType("navigation")[0]) || {};
+  if (navigation.type === "reload" && new URLSearchParams(window.location.search).has("prompt")) {
+    const waiting = setInterval(() => {
+      if (!document.querySelector("#tokens button.gg-chip")) return;
+      clearInterval(waiting);
+      floatingNotice(RELOADED[wantedLanguage()]);
+    }, 300);
+  }
+  // Gradio's own "Connection Lost" toast is English only: in 中文 it says the same in Chinese.
+  new MutationObserver(() => {
+    if (pageLanguage() !== "zh") return;
+    for (const toast of document.querySelectorAll(".toast-body")) {
+      if (toast.dataset.ggZh || !/Connection Lost/.test(toast.textContent)) continue;
+      toast.dataset.ggZh = "1";
+      const walker = document.createTreeWalker(toast, NodeFilter.SHOW_TEXT);
+      for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+        if (/Connection Lost/.test(n.nodeValue)) n.nodeValue = "连接中断";
+        else if (/Connection to the server was lost/.test(n.nodeValue)) n.nodeValue = "与服务器的连接断开了，正在重新连接……";
+      }
+    }
+  }).observe(document.body, {childList: true, subtree: true});
   showLanguage(wantedLanguage());
   applyLanguage();
   window.GG.language = {current: pageLanguage, wanted: wantedLanguage};

@@ -66,3 +66,22 @@ def test_generated_tokens_are_part_of_the_link(new_page, lm):
     # Editing the prompt box drops gen from the link: those tokens followed the old text.
     again.fill("#prompt textarea", "Something else")
     again.wait_for_function("!new URLSearchParams(location.search).has('gen')", timeout=20_000)
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_a_reloaded_page_replays_its_address_and_says_so(new_page, lm, lang):
+    """Gradio reloads the page after a lost connection (behind a balancer: a replica that stopped
+    mid-request); the address replays the view, generated tokens included, with a notice."""
+    page = new_page(query="?prompt=Once+upon+a+time&t=1.1&seed=5" + ("&lang=zh" if lang == "zh" else ""))
+    n = len(lm.tokenize("Once upon a time"))
+    chips = "document.querySelectorAll('#tokens button.gg-chip').length"
+    page.wait_for_function(f"{chips} === {n}", timeout=60_000)
+    page.click("#next-token")
+    page.wait_for_function(f"{chips} === {n + 1}", timeout=60_000)
+    page.wait_for_function("new URLSearchParams(location.search).has('gen')", timeout=20_000)
+    assert page.locator(".gg-reloaded").count() == 0            # a first load says nothing
+    page.reload()
+    page.wait_for_function(f"{chips} === {n + 1}", timeout=60_000)
+    page.wait_for_selector(".gg-reloaded", timeout=20_000)
+    text = page.inner_text(".gg-reloaded")
+    assert ("reloaded" in text) if lang == "en" else ("重新加载" in text and "reloaded" not in text)
