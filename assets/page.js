@@ -270,11 +270,12 @@
       floatingNotice(RELOADED[wantedLanguage()]);
     }, 300);
   }
-  // Gradio's own "Connection Lost" toast is English only: in 中文 it says the same in Chinese.
-  new MutationObserver(() => {
+  // Gradio's own "Connection Lost" toast is English only: in 中文 it says the same in Chinese. A
+  // look once a second (a MutationObserver on the whole page would record every node Plotly draws).
+  setInterval(() => {
     if (pageLanguage() !== "zh") return;
-    for (const toast of document.querySelectorAll(".toast-body")) {
-      if (toast.dataset.ggZh || !/Connection Lost/.test(toast.textContent)) continue;
+    for (const toast of document.querySelectorAll(".toast-body:not([data-gg-zh])")) {
+      if (!/Connection Lost/.test(toast.textContent)) continue;
       toast.dataset.ggZh = "1";
       const walker = document.createTreeWalker(toast, NodeFilter.SHOW_TEXT);
       for (let n = walker.nextNode(); n; n = walker.nextNode()) {
@@ -282,7 +283,7 @@
         else if (/Connection to the server was lost/.test(n.nodeValue)) n.nodeValue = "与服务器的连接断开了，正在重新连接……";
       }
     }
-  }).observe(document.body, {childList: true, subtree: true});
+  }, 1000);
   showLanguage(wantedLanguage());
   applyLanguage();
   window.GG.language = {current: pageLanguage, wanted: wantedLanguage};

@@ -49,15 +49,18 @@ def parse(text, vocab_size: int, max_tokens: int) -> dict | None:
 def rebuild(ctx, text) -> View | None:
     """The view the recipe describes, computed here; None when the recipe is missing or broken."""
     r = parse(text, ctx.lm.cfg.vocab_size, min(ctx.limits.max_context, ctx.lm.cfg.n_ctx))
-    if r is None:
-        return None
+    return None if r is None else view_of(ctx, r["ids"], r["n_prompt"], r["focus"], r["lens"])
+
+
+def view_of(ctx, ids: list[int], n_prompt: int, focus: int | None = None, lens: list[int] = ()) -> View:
+    """Run ids (checked) as a prompt of n_prompt tokens followed by generated ones, and view it."""
     lm = ctx.lm
-    trace = lm.trace(r["ids"])
-    if r["n_prompt"] < trace.T:             # the generated tokens: run with the prompt, marked as generated
-        trace = replace(trace, n_prompt=r["n_prompt"])
+    trace = lm.trace(ids)
+    if n_prompt < trace.T:             # the generated tokens: run with the prompt, marked as generated
+        trace = replace(trace, n_prompt=n_prompt)
     view = make_view(lm, trace)
-    if r["lens"]:
-        view = with_lens_choice(lm, view, r["lens"])
-    if r["focus"] is not None:
-        view = with_focus(lm, view, r["focus"])
+    if lens:
+        view = with_lens_choice(lm, view, list(lens))
+    if focus is not None:
+        view = with_focus(lm, view, focus)
     return view

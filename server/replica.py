@@ -113,11 +113,12 @@ class MemoryPlan:
     max_sessions: int      # what fits (never more than asked)
     asked: int
     budget: int | None     # None: no budget given
+    in_flight: int = 1     # passes that may run at once (--concurrency)
 
-    def need(self, sessions: int | None = None, in_flight: int = 1) -> int:
-        """Bytes for this many sessions plus the passes in flight (a pass's working set is about
-        one more trace)."""
-        return self.baseline + ((self.max_sessions if sessions is None else sessions) + in_flight) * self.per_session
+    def need(self) -> int:
+        """Bytes for the sessions plus the passes in flight (a pass's working set is about one more
+        trace)."""
+        return self.baseline + (self.max_sessions + self.in_flight) * self.per_session
 
     def describe(self, max_context: int) -> str:
         gb = lambda n: f"{n / 1e9:.2f} GB"     # noqa: E731
@@ -135,11 +136,11 @@ def plan_memory(baseline: int, size: TraceSize, max_context: int, max_sessions: 
     Raises ValueError when not even one fits."""
     per_session = size.at(max_context) + SESSION_OVERHEAD
     if budget is None:
-        return MemoryPlan(baseline, per_session, max_sessions, max_sessions, None)
+        return MemoryPlan(baseline, per_session, max_sessions, max_sessions, None, concurrency)
     fits = int((budget - baseline) // per_session) - concurrency
     if fits < 1:
         raise ValueError(f"a memory budget of {budget / 1e9:.2f} GB holds no session at {max_context} tokens: "
                          f"the model takes {baseline / 1e9:.2f} GB and one session "
                          f"{per_session / 1e9:.2f} GB (plus one per pass in flight); "
                          f"raise --memory-budget-gb or lower --max-context")
-    return MemoryPlan(baseline, per_session, min(max_sessions, fits), max_sessions, budget)
+    return MemoryPlan(baseline, per_session, min(max_sessions, fits), max_sessions, budget, concurrency)

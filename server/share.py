@@ -115,8 +115,9 @@ def on_open_link(ctx: Context, view: View, params: dict) -> tuple[View, dict, di
     rebuilt = None
     if generated:
         ids = handlers.check_prompt(ctx, text, settings["chat"])
-        rebuilt = recipe.rebuild(ctx, json.dumps({"v": recipe.VERSION, "ids": ids + generated, "n_prompt": len(ids)}))
-        if rebuilt is None:
+        if len(ids) + len(generated) <= min(ctx.limits.max_context, cfg.n_ctx):
+            rebuilt = recipe.view_of(ctx, ids + generated, len(ids))
+        else:
             problems.append(f"gen: {len(generated)} tokens do not fit the limit of {ctx.limits.max_context}")
     if rebuilt is not None:
         view, out = rebuilt, handlers.everything(ctx, rebuilt, c)

@@ -76,6 +76,13 @@ from browser.support import CHROMIUM_FLAGS, PageGuard, chromium_path, free_port 
 
 
 @pytest.fixture(scope="session")
+def ctx(lm):
+    """The handlers' context with small limits (a module may define its own `ctx` instead)."""
+    from server.handlers import Context, Limits
+    return Context(lm, Limits(max_prompt_tokens=64, max_new_tokens=8, max_context=80))
+
+
+@pytest.fixture(scope="session")
 def app_ctx(lm):
     from server.handlers import Context, Limits
     return Context(lm, Limits(max_prompt_tokens=256, max_new_tokens=16, max_context=320))

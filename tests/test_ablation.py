@@ -32,11 +32,6 @@ def off(lm):
 
 
 @pytest.fixture(scope="module")
-def ctx(lm):
-    return Context(lm, Limits(max_prompt_tokens=64, max_new_tokens=8, max_context=80))
-
-
-@pytest.fixture(scope="module")
 def view(lm, plain):
     return make_view(lm, plain)
 

@@ -9,16 +9,11 @@ from zh_text import stray_in_figure, stray_latin
 
 from server import beyond, handlers, share
 from server.components import output_value
-from server.handlers import Context, Controls, Limits
+from server.handlers import Controls
 from viz.words import speaking
 
 ZH = Controls(lang="zh")
 PROMPT = "我爱北京天安门，天安门上"
-
-
-@pytest.fixture(scope="module")
-def ctx(lm):
-    return Context(lm, Limits(max_prompt_tokens=64, max_new_tokens=8, max_context=80))
 
 
 @pytest.fixture(scope="module")

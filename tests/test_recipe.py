@@ -7,12 +7,7 @@ import numpy as np
 import pytest
 
 from server import handlers, recipe
-from server.handlers import Context, Controls, Limits
-
-
-@pytest.fixture(scope="module")
-def ctx(lm):
-    return Context(lm, Limits(max_prompt_tokens=64, max_new_tokens=8, max_context=80))
+from server.handlers import Controls
 
 
 @pytest.fixture(scope="module")
