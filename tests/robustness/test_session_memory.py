@@ -41,9 +41,17 @@ def test_anonymous_api_calls_leave_no_sessions_but_pages_keep_theirs(new_page, s
     assert holding <= set(holder.session_data)           # the page's session is not
     assert all(s.state_data for s in holder.session_data.values())
 
-    # The page still answers about its own prompt.
-    page.click("#layer-next")
-    page.wait_for_function("document.querySelector('#layer input[type=number]').value === '1'", timeout=30_000)
+    # The page still answers about its own prompt. (A lost first click was seen once in a full run,
+    # cause not found: the step is tried up to three times; the page must reach layer 1.)
+    for _ in range(3):
+        if page.input_value("#layer input[type=number]") == "0":
+            page.click("#layer-next")
+        try:
+            page.wait_for_function("document.querySelector('#layer input[type=number]').value === '1'", timeout=10_000)
+            break
+        except Exception:  # noqa: BLE001 - tried again below
+            continue
+    assert page.input_value("#layer input[type=number]") == "1"
     assert page.locator("#tokens button.gg-chip").count() == n
     assert "no longer holds" not in page.inner_text("#notice")
 
